@@ -1,0 +1,1 @@
+"""paymentsvc billing server: entitlements and Stripe subscriptions over gRPC."""

@@ -1,0 +1,79 @@
+"""Engine and session set-up for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_server.config import Settings
+
+_WRITE = "paymentsvc_write"
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: Engine
+    # Sessions for transactions that will write: on SQLite these take the
+    # write lock when they begin, so that two writers queue instead of one
+    # failing with "database is locked" when it upgrades its read lock.
+    writer: sessionmaker[Session]
+    reader: sessionmaker[Session]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(settings: Settings) -> Database:
+    engine = make_engine(settings.database_url, settings)
+    write_engine = engine.execution_options(**{_WRITE: True})
+    return Database(
+        engine=engine,
+        writer=sessionmaker(write_engine, expire_on_commit=False),
+        reader=sessionmaker(engine, expire_on_commit=False),
+    )
+
+
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if settings is not None:
+        options.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_s,
+            pool_recycle=settings.db_pool_recycle_s,
+        )
+        if parsed.get_backend_name() == "postgresql":
+            options["connect_args"] = {"connect_timeout": settings.db_connect_timeout_s}
+    return create_engine(url, **options)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

@@ -1,0 +1,50 @@
+"""Running Alembic migrations and checking that the schema is at head."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from billing_server.domain.errors import BillingError
+
+
+class SchemaNotAtHead(BillingError):
+    grpc_code = "FAILED_PRECONDITION"
+    default_reason = "SCHEMA_NOT_AT_HEAD"
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "billing_server:migrations")
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def head_revisions(engine: Engine) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def ensure_at_head(engine: Engine) -> None:
+    current, heads = current_revisions(engine), head_revisions(engine)
+    if current != heads:
+        found = ", ".join(sorted(current)) or "an empty database"
+        raise SchemaNotAtHead(
+            f"database schema is at {found} but this release needs {', '.join(sorted(heads))}: "
+            "run `billing-admin migrate` first"
+        )

@@ -1,0 +1,230 @@
+"""The real Stripe adapter, on the official `stripe` library."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import stripe
+from stripe.params import CustomerCreateParams, SubscriptionUpdateParams
+from stripe.params.checkout import SessionCreateParams
+
+from billing_server.adapters import stripe_objects
+from billing_server.adapters.stripe_port import (
+    AbstractStripeGateway,
+    CheckoutSession,
+    NewCheckout,
+    Proration,
+)
+from billing_server.domain.errors import (
+    BillingError,
+    FailedPrecondition,
+    InternalError,
+    NotFound,
+    Unavailable,
+)
+from billing_server.domain.plans import Plan
+from billing_server.domain.subscriptions import SubscriptionSnapshot
+
+T = TypeVar("T")
+
+# Resolved lookup keys are cached briefly: a checkout should not cost an extra
+# Stripe round trip, yet a price moved with `transfer_lookup_key` is picked up.
+PRICE_CACHE_SECONDS = 300.0
+
+
+class StripeGateway(AbstractStripeGateway):
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._stripe = client
+        self._prices: dict[str, tuple[str, float]] = {}
+        self._prices_lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls, api_key: str, api_base: str | None, timeout_s: float, max_network_retries: int
+    ) -> StripeGateway:
+        client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout_s),
+        )
+        return cls(client)
+
+    def create_customer(self, account_id: str, email: str | None, idempotency_key: str) -> str:
+        params: CustomerCreateParams = {"metadata": {"account_id": account_id}}
+        if email:
+            params["email"] = email
+        customer = _call(
+            "create customer",
+            lambda: self._stripe.v1.customers.create(params, {"idempotency_key": idempotency_key}),
+        )
+        return str(customer.id)
+
+    def price_id_for(self, plan: Plan) -> str:
+        if plan.price_id is not None:
+            return plan.price_id
+        key = plan.price_lookup_key
+        if key is None:
+            raise FailedPrecondition(
+                f"plan {plan.name!r} has no price and cannot be bought",
+                reason="PLAN_NOT_PURCHASABLE",
+            )
+        with self._prices_lock:
+            cached = self._prices.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        prices = _call(
+            "find price",
+            lambda: self._stripe.v1.prices.list({"lookup_keys": [key], "active": True, "limit": 1}),
+        )
+        if not prices.data:
+            raise FailedPrecondition(
+                f"no active Stripe price has lookup key {key!r}: run `billing-admin catalog sync`",
+                reason="PRICE_NOT_FOUND",
+                metadata={"lookup_key": key},
+            )
+        price_id = str(prices.data[0].id)
+        with self._prices_lock:
+            self._prices[key] = (price_id, time.monotonic() + PRICE_CACHE_SECONDS)
+        return price_id
+
+    def create_checkout_session(
+        self, checkout: NewCheckout, idempotency_key: str
+    ) -> CheckoutSession:
+        metadata = {"account_id": checkout.account_id, "plan": checkout.plan}
+        params: SessionCreateParams = {
+            "mode": "subscription",
+            "customer": checkout.customer_id,
+            "client_reference_id": checkout.account_id,
+            "line_items": [{"price": checkout.price_id, "quantity": 1}],
+            "success_url": checkout.success_url,
+            "cancel_url": checkout.cancel_url,
+            "metadata": metadata,
+            # Copied onto the subscription, so that its webhooks name the account.
+            "subscription_data": {"metadata": metadata},
+        }
+        session = _call(
+            "create checkout session",
+            lambda: self._stripe.v1.checkout.sessions.create(
+                params, {"idempotency_key": idempotency_key}
+            ),
+        )
+        return stripe_objects.checkout_session(session.to_dict())
+
+    def get_checkout_session(self, session_id: str) -> CheckoutSession:
+        session = _call(
+            "retrieve checkout session",
+            lambda: self._stripe.v1.checkout.sessions.retrieve(
+                session_id, {"expand": ["subscription"]}
+            ),
+        )
+        return stripe_objects.checkout_session(session.to_dict())
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
+        subscription = _call(
+            "retrieve subscription",
+            lambda: self._stripe.v1.subscriptions.retrieve(subscription_id),
+        )
+        return stripe_objects.subscription_snapshot(subscription.to_dict())
+
+    def change_price(
+        self,
+        subscription_id: str,
+        item_id: str,
+        price_id: str,
+        proration: Proration,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot:
+        params: SubscriptionUpdateParams = {
+            "items": [{"id": item_id, "price": price_id}],
+            "proration_behavior": proration.value,
+        }
+        updated = _call(
+            "update subscription",
+            lambda: self._stripe.v1.subscriptions.update(
+                subscription_id, params, {"idempotency_key": idempotency_key}
+            ),
+        )
+        return stripe_objects.subscription_snapshot(updated.to_dict())
+
+    def cancel_at_period_end(
+        self, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionSnapshot:
+        updated = _call(
+            "update subscription",
+            lambda: self._stripe.v1.subscriptions.update(
+                subscription_id,
+                {"cancel_at_period_end": True},
+                {"idempotency_key": idempotency_key},
+            ),
+        )
+        return stripe_objects.subscription_snapshot(updated.to_dict())
+
+    def cancel_now(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
+        canceled = _call(
+            "cancel subscription",
+            lambda: self._stripe.v1.subscriptions.cancel(
+                subscription_id, None, {"idempotency_key": idempotency_key}
+            ),
+        )
+        return stripe_objects.subscription_snapshot(canceled.to_dict())
+
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        session = _call(
+            "create portal session",
+            lambda: self._stripe.v1.billing_portal.sessions.create(
+                {"customer": customer_id, "return_url": return_url}
+            ),
+        )
+        return str(session.url)
+
+
+def _call(operation: str, request: Callable[[], T]) -> T:
+    """Runs one Stripe request, turning stripe's errors into the domain's."""
+    try:
+        return request()
+    except stripe.InvalidRequestError as exc:
+        raise _invalid_request(operation, exc) from exc
+    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+        raise Unavailable(
+            f"Stripe is unreachable ({operation}); retry later", reason="STRIPE_UNAVAILABLE"
+        ) from exc
+    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+        raise InternalError(
+            f"Stripe rejected the service's credentials ({operation})",
+            reason="STRIPE_CREDENTIALS_REJECTED",
+        ) from exc
+    except stripe.StripeError as exc:
+        status = exc.http_status or 0
+        if status >= 500 or status == 0:
+            raise Unavailable(
+                f"Stripe failed ({operation}); retry later", reason="STRIPE_UNAVAILABLE"
+            ) from exc
+        raise FailedPrecondition(
+            f"Stripe refused to {operation}: {exc.user_message or 'request declined'}",
+            reason="STRIPE_DECLINED",
+        ) from exc
+
+
+def _invalid_request(operation: str, exc: stripe.InvalidRequestError) -> BillingError:
+    if exc.code == "resource_missing":
+        return NotFound(
+            f"Stripe has no such object ({operation})",
+            reason="STRIPE_RESOURCE_MISSING",
+            metadata={"param": exc.param or ""},
+        )
+    if exc.code == "idempotency_key_in_use":
+        return Unavailable(
+            f"a concurrent request is using the same key ({operation}); retry",
+            reason="STRIPE_IDEMPOTENCY_KEY_IN_USE",
+        )
+    # Stripe's own message explains the conflict (for example a subscription
+    # that is already canceled) and holds no secrets.
+    return FailedPrecondition(
+        f"Stripe refused to {operation}: {exc.user_message or 'invalid request'}",
+        reason="STRIPE_INVALID_REQUEST",
+        metadata={"stripe_code": exc.code or ""},
+    )

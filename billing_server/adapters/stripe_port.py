@@ -1,0 +1,86 @@
+"""The narrow port through which the service talks to Stripe."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from billing_server.domain.plans import Plan
+from billing_server.domain.subscriptions import SubscriptionSnapshot
+
+
+class Proration(enum.StrEnum):
+    CREATE_PRORATIONS = "create_prorations"
+    ALWAYS_INVOICE = "always_invoice"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str | None
+    status: str
+    customer_id: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str]
+    expires_at: datetime | None
+    subscription: SubscriptionSnapshot | None
+
+
+@dataclass(frozen=True)
+class NewCheckout:
+    customer_id: str
+    price_id: str
+    account_id: str
+    plan: str
+    success_url: str
+    cancel_url: str
+
+
+class AbstractStripeGateway(abc.ABC):
+    """Every Stripe call the service makes. Implementations raise the domain's
+    errors (NotFound, Unavailable, FailedPrecondition), never stripe's."""
+
+    @abc.abstractmethod
+    def create_customer(self, account_id: str, email: str | None, idempotency_key: str) -> str:
+        """Creates a customer for the account and returns its id."""
+
+    @abc.abstractmethod
+    def price_id_for(self, plan: Plan) -> str:
+        """Resolves the plan's Stripe price (by lookup key or id) to a price id."""
+
+    @abc.abstractmethod
+    def create_checkout_session(
+        self, checkout: NewCheckout, idempotency_key: str
+    ) -> CheckoutSession: ...
+
+    @abc.abstractmethod
+    def get_checkout_session(self, session_id: str) -> CheckoutSession:
+        """The session with its subscription expanded."""
+
+    @abc.abstractmethod
+    def get_subscription(self, subscription_id: str) -> SubscriptionSnapshot: ...
+
+    @abc.abstractmethod
+    def change_price(
+        self,
+        subscription_id: str,
+        item_id: str,
+        price_id: str,
+        proration: Proration,
+        idempotency_key: str,
+    ) -> SubscriptionSnapshot: ...
+
+    @abc.abstractmethod
+    def cancel_at_period_end(
+        self, subscription_id: str, idempotency_key: str
+    ) -> SubscriptionSnapshot: ...
+
+    @abc.abstractmethod
+    def cancel_now(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot: ...
+
+    @abc.abstractmethod
+    def create_portal_session(self, customer_id: str, return_url: str) -> str:
+        """Returns the portal session's URL."""

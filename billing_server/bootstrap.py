@@ -1,0 +1,57 @@
+"""Wires the service together from Settings. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing_server.adapters import migrations
+from billing_server.adapters.catalog_file import load_catalog
+from billing_server.adapters.database import Database, connect
+from billing_server.adapters.stripe_gateway import StripeGateway
+from billing_server.adapters.stripe_port import AbstractStripeGateway
+from billing_server.config import Settings
+from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
+from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+
+
+@dataclass(frozen=True)
+class Application:
+    settings: Settings
+    database: Database
+    deps: Dependencies
+
+    def close(self) -> None:
+        self.database.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    stripe: AbstractStripeGateway | None = None,
+    require_schema_at_head: bool = True,
+) -> Application:
+    catalog = load_catalog(settings.plans_file)
+    database = connect(settings)
+    if require_schema_at_head:
+        migrations.ensure_at_head(database.engine)
+
+    def unit_of_work(write: bool = False) -> AbstractUnitOfWork:
+        return SqlAlchemyUnitOfWork(database.writer if write else database.reader)
+
+    deps = Dependencies(
+        uow=unit_of_work,
+        stripe=stripe
+        or StripeGateway.create(
+            settings.stripe_api_key,
+            settings.stripe_api_base,
+            settings.stripe_timeout_s,
+            settings.stripe_max_network_retries,
+        ),
+        catalog=catalog,
+        urls=CheckoutUrls(
+            success=settings.success_url,
+            cancel=settings.cancel_url,
+            portal_return=settings.return_url,
+        ),
+    )
+    return Application(settings, database, deps)

@@ -1,0 +1,142 @@
+"""Settings, read once from the environment.
+
+The names without a prefix (STRIPE_API_KEY, SQLALCHEMY_DATABASE_URI, ...) are
+the ones operators already know; everything specific to this service is
+prefixed PAYMENTSVC_.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# Local development talks to the bundled Stripe emulator with this key when
+# no STRIPE_API_KEY is set; the emulator accepts any sk_test_ key.
+EMULATOR_API_KEY = "sk_test_paymentsvc_emulator"
+EMULATOR_API_BASE = "http://127.0.0.1:12111"
+CHECKOUT_SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
+DEFAULT_PLANS_FILE = Path(__file__).parent / "catalog" / "plans.toml"
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a service that can start."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    grpc_address: str
+    grpc_max_workers: int
+    database_url: str
+    db_pool_size: int
+    db_max_overflow: int
+    db_pool_timeout_s: float
+    db_pool_recycle_s: int
+    db_connect_timeout_s: int
+    stripe_api_key: str
+    stripe_api_base: str | None
+    stripe_timeout_s: float
+    stripe_max_network_retries: int
+    stripe_webhook_secret: str | None
+    secret_key: str | None
+    jwt_secret_key: str | None
+    success_url: str
+    cancel_url: str
+    return_url: str
+    plans_file: Path
+    log_level: str
+
+    @property
+    def uses_emulator(self) -> bool:
+        return self.stripe_api_base is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        reader = _Reader(env)
+        api_key = env.get("STRIPE_API_KEY") or None
+        # Without a real key the service can only talk to the emulator.
+        default_base = None if api_key else EMULATOR_API_BASE
+        settings = cls(
+            environment=reader.text("PAYMENTSVC_ENV", "development"),
+            grpc_address=reader.text("PAYMENTSVC_GRPC_ADDRESS", "127.0.0.1:50051"),
+            grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
+            database_url=reader.text("SQLALCHEMY_DATABASE_URI", "sqlite:///var/paymentsvc.db"),
+            db_pool_size=reader.integer("PAYMENTSVC_DB_POOL_SIZE", 10),
+            db_max_overflow=reader.integer("PAYMENTSVC_DB_MAX_OVERFLOW", 10),
+            db_pool_timeout_s=reader.number("PAYMENTSVC_DB_POOL_TIMEOUT", 5.0),
+            db_pool_recycle_s=reader.integer("PAYMENTSVC_DB_POOL_RECYCLE", 1800),
+            db_connect_timeout_s=reader.integer("PAYMENTSVC_DB_CONNECT_TIMEOUT", 5),
+            stripe_api_key=api_key or EMULATOR_API_KEY,
+            stripe_api_base=env.get("PAYMENTSVC_STRIPE_API_BASE") or default_base,
+            stripe_timeout_s=reader.number("PAYMENTSVC_STRIPE_TIMEOUT", 10.0),
+            stripe_max_network_retries=reader.integer("PAYMENTSVC_STRIPE_MAX_RETRIES", 2),
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+            secret_key=env.get("SECRET_KEY") or None,
+            jwt_secret_key=env.get("JWT_SECRET_KEY") or None,
+            success_url=_with_session_placeholder(
+                reader.text(
+                    "PAYMENTSVC_SUCCESS_URL",
+                    "http://localhost:3000/billing/success?session_id="
+                    + CHECKOUT_SESSION_PLACEHOLDER,
+                )
+            ),
+            cancel_url=reader.text("PAYMENTSVC_CANCEL_URL", "http://localhost:3000/billing/cancel"),
+            return_url=reader.text("PAYMENTSVC_RETURN_URL", "http://localhost:3000/account"),
+            plans_file=Path(reader.text("PAYMENTSVC_PLANS_FILE", str(DEFAULT_PLANS_FILE))),
+            log_level=reader.text("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+        )
+        reader.raise_problems()
+        return settings
+
+
+def _with_session_placeholder(url: str) -> str:
+    # ConfirmCheckout needs the session id back from the success page, and
+    # Stripe substitutes it only where this placeholder stands.
+    if CHECKOUT_SESSION_PLACEHOLDER in url:
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}session_id={CHECKOUT_SESSION_PLACEHOLDER}"
+
+
+class _Reader:
+    """Reads typed values and collects every problem, to report them at once."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name) or default
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a whole number, got {raw!r}")
+            return default
+        if value < 0:
+            self.problems.append(f"{name} must not be negative, got {value}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.env.get(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a number, got {raw!r}")
+            return default
+        if value <= 0:
+            self.problems.append(f"{name} must be positive, got {value}")
+        return value
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))

@@ -1,0 +1,1 @@
+"""Ways into the service: the gRPC server and the command line."""

@@ -1,0 +1,181 @@
+"""billing.v1.BillingService: translates messages to use cases and back.
+
+Errors are not handled here: the error interceptor maps them in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_server.domain.entitlements import Requirement
+from billing_server.domain.errors import BillingError, InvalidArgument
+from billing_server.entrypoints import messages
+from billing_server.entrypoints.caller import caller_of
+from billing_server.service_layer import checking, checkout, lifecycle, portal, queries, validation
+from billing_server.service_layer.audit import record_outcome
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.idempotency import run_idempotent
+
+R = TypeVar("R", bound=Message)
+
+
+class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
+    def __init__(self, deps: Dependencies) -> None:
+        self.deps = deps
+
+    def CheckPlan(
+        self, request: billing_pb2.CheckPlanRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.CheckPlanResponse:
+        which = request.WhichOneof("requirement")
+        if which == "plan":
+            requirement: Requirement = checking.plan_requirement(request.plan)
+        elif which == "feature":
+            requirement = checking.feature_requirement(request.feature)
+        else:
+            raise InvalidArgument("set either plan or feature", field="requirement")
+        return messages.decision(checking.check_plan(self.deps, request.account_id, requirement))
+
+    def ListPlans(
+        self, request: billing_pb2.ListPlansRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.ListPlansResponse:
+        return messages.plans(queries.list_plans(self.deps))
+
+    def GetSubscription(
+        self, request: billing_pb2.GetSubscriptionRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.GetSubscriptionResponse:
+        state = queries.get_subscription(self.deps, request.account_id)
+        return billing_pb2.GetSubscriptionResponse(subscription=messages.subscription(state))
+
+    def CreateCheckout(
+        self, request: billing_pb2.CreateCheckoutRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.CreateCheckoutResponse:
+        def create(actor: str) -> billing_pb2.CreateCheckoutResponse:
+            session = checkout.create_checkout(
+                self.deps,
+                account_id=request.account_id,
+                plan_name=request.plan,
+                customer_email=request.customer_email
+                if request.HasField("customer_email")
+                else None,
+                idempotency_key=request.idempotency_key or None,
+                actor=actor,
+            )
+            return messages.checkout(session)
+
+        return self._mutation(
+            "CreateCheckout", request, context, billing_pb2.CreateCheckoutResponse, create
+        )
+
+    def ConfirmCheckout(
+        self, request: billing_pb2.ConfirmCheckoutRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.ConfirmCheckoutResponse:
+        def confirm(actor: str) -> billing_pb2.ConfirmCheckoutResponse:
+            state = checkout.confirm_checkout(
+                self.deps,
+                session_id=request.session_id,
+                account_id=request.account_id or None,
+                actor=actor,
+            )
+            return billing_pb2.ConfirmCheckoutResponse(subscription=messages.subscription(state))
+
+        return self._mutation(
+            "ConfirmCheckout", request, context, billing_pb2.ConfirmCheckoutResponse, confirm
+        )
+
+    def ChangePlan(
+        self, request: billing_pb2.ChangePlanRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.ChangePlanResponse:
+        def change(actor: str) -> billing_pb2.ChangePlanResponse:
+            state = lifecycle.change_plan(
+                self.deps,
+                account_id=request.account_id,
+                plan_name=request.plan,
+                proration=messages.proration(request.proration_behavior),
+                idempotency_key=request.idempotency_key or None,
+                actor=actor,
+            )
+            return billing_pb2.ChangePlanResponse(subscription=messages.subscription(state))
+
+        return self._mutation(
+            "ChangePlan", request, context, billing_pb2.ChangePlanResponse, change
+        )
+
+    def CancelSubscription(
+        self, request: billing_pb2.CancelSubscriptionRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.CancelSubscriptionResponse:
+        def cancel(actor: str) -> billing_pb2.CancelSubscriptionResponse:
+            state = lifecycle.cancel_subscription(
+                self.deps,
+                account_id=request.account_id,
+                timing=messages.cancellation_timing(request.timing),
+                idempotency_key=request.idempotency_key or None,
+                actor=actor,
+            )
+            return billing_pb2.CancelSubscriptionResponse(subscription=messages.subscription(state))
+
+        return self._mutation(
+            "CancelSubscription", request, context, billing_pb2.CancelSubscriptionResponse, cancel
+        )
+
+    def CreatePortalSession(
+        self, request: billing_pb2.CreatePortalSessionRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.CreatePortalSessionResponse:
+        def create(actor: str) -> billing_pb2.CreatePortalSessionResponse:
+            url = portal.create_portal_session(
+                self.deps, account_id=request.account_id, actor=actor
+            )
+            return billing_pb2.CreatePortalSessionResponse(url=url)
+
+        return self._mutation(
+            "CreatePortalSession", request, context, billing_pb2.CreatePortalSessionResponse, create
+        )
+
+    def _mutation(
+        self,
+        action: str,
+        request: Message,
+        context: grpc.ServicerContext,
+        response_type: type[R],
+        run: Callable[[str], R],
+    ) -> R:
+        """Runs a mutating call idempotently and audits a failed one."""
+        actor = caller_of(context)
+        keyed = "idempotency_key" in request.DESCRIPTOR.fields_by_name
+        raw_key: str = getattr(request, "idempotency_key", "")
+        account_id: str | None = getattr(request, "account_id", "") or None
+        try:
+            key = validation.idempotency_key(raw_key)
+            response = run_idempotent(
+                self.deps,
+                method=action,
+                key=key,
+                fingerprint=_fingerprint(request, keyed),
+                compute=lambda: run(actor).SerializeToString(deterministic=True),
+            )
+        except BillingError as exc:
+            record_outcome(
+                self.deps,
+                actor=actor,
+                action=action,
+                account_id=account_id,
+                outcome=exc.grpc_code,
+                idempotency_key=raw_key or None,
+                detail={"reason": exc.reason},
+            )
+            raise
+        return response_type.FromString(response)
+
+
+def _fingerprint(request: Message, keyed: bool) -> str:
+    """A digest of the request without its idempotency key."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    if keyed:
+        copy.ClearField("idempotency_key")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()

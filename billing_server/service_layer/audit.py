@@ -1,0 +1,37 @@
+"""Audit records of mutating calls."""
+
+from __future__ import annotations
+
+from billing_server.domain.audit import AuditEntry
+from billing_server.service_layer.dependencies import Dependencies
+
+
+def record_outcome(
+    deps: Dependencies,
+    *,
+    actor: str,
+    action: str,
+    account_id: str | None,
+    outcome: str,
+    idempotency_key: str | None = None,
+    detail: dict[str, str] | None = None,
+) -> None:
+    """Records an outcome in a transaction of its own.
+
+    Successful changes record theirs inside their own transaction instead, so
+    that a change and its audit entry commit together; this is for failures
+    and for calls that change nothing in the database.
+    """
+    with deps.uow(write=True) as uow:
+        uow.audit.record(
+            AuditEntry(
+                occurred_at=deps.clock(),
+                actor=actor,
+                action=action,
+                account_id=account_id,
+                outcome=outcome,
+                idempotency_key=idempotency_key,
+                detail=detail or {},
+            )
+        )
+        uow.commit()

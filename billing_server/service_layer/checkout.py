@@ -1,0 +1,129 @@
+"""Starting a Stripe Checkout, and recording it once the customer has paid."""
+
+from __future__ import annotations
+
+import uuid
+
+from billing_server.adapters.stripe_port import CheckoutSession, NewCheckout
+from billing_server.domain.audit import AuditEntry
+from billing_server.domain.errors import FailedPrecondition, PermissionDenied
+from billing_server.domain.subscriptions import AccountState
+from billing_server.service_layer import validation
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.recording import record_subscription
+
+
+def create_checkout(
+    deps: Dependencies,
+    *,
+    account_id: str,
+    plan_name: str,
+    customer_email: str | None,
+    idempotency_key: str | None,
+    actor: str,
+) -> CheckoutSession:
+    validation.account_id(account_id)
+    plan = deps.catalog.require(validation.name(plan_name, "plan"))
+    email = validation.email(customer_email)
+    if not plan.purchasable:
+        raise FailedPrecondition(
+            f"plan {plan.name!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+        )
+
+    with deps.uow(write=True) as uow:
+        live = uow.subscriptions.current_for(account_id)
+        if live is not None and not live.status.is_terminal:
+            raise FailedPrecondition(
+                f"account {account_id!r} already has a {live.status} subscription; "
+                "use ChangePlan to move it to another plan",
+                reason="SUBSCRIPTION_EXISTS",
+            )
+        uow.accounts.ensure(account_id, deps.clock())
+        customer_id = uow.accounts.customer_id(account_id)
+        uow.commit()
+
+    if customer_id is None:
+        customer_id = _create_customer(deps, account_id, email)
+
+    session = deps.stripe.create_checkout_session(
+        NewCheckout(
+            customer_id=customer_id,
+            price_id=deps.stripe.price_id_for(plan),
+            account_id=account_id,
+            plan=plan.name,
+            success_url=deps.urls.success,
+            cancel_url=deps.urls.cancel,
+        ),
+        idempotency_key=f"paymentsvc:checkout:{account_id}:{idempotency_key or uuid.uuid4()}",
+    )
+    with deps.uow(write=True) as uow:
+        uow.audit.record(
+            AuditEntry(
+                occurred_at=deps.clock(),
+                actor=actor,
+                action="CreateCheckout",
+                account_id=account_id,
+                outcome="ok",
+                idempotency_key=idempotency_key,
+                detail={"plan": plan.name, "session_id": session.id},
+            )
+        )
+        uow.commit()
+    return session
+
+
+def _create_customer(deps: Dependencies, account_id: str, email: str | None) -> str:
+    # One customer per account, even under concurrent first checkouts: the
+    # Stripe idempotency key is derived from the account, so racing calls get
+    # the same customer back, and the first link written wins.
+    created = deps.stripe.create_customer(
+        account_id, email, idempotency_key=f"paymentsvc:customer:{account_id}"
+    )
+    with deps.uow(write=True) as uow:
+        linked = uow.accounts.attach_customer(account_id, created)
+        uow.commit()
+    return linked
+
+
+def confirm_checkout(
+    deps: Dependencies, *, session_id: str, account_id: str | None, actor: str
+) -> AccountState:
+    validation.checkout_session_id(session_id)
+    if account_id:
+        validation.account_id(account_id)
+    session = deps.stripe.get_checkout_session(session_id)
+    owner = session.client_reference_id or session.metadata.get("account_id")
+    if not owner:
+        raise FailedPrecondition(
+            "checkout session was not started by this service", reason="CHECKOUT_NOT_OURS"
+        )
+    if account_id and account_id != owner:
+        raise PermissionDenied(
+            "checkout session belongs to another account", reason="CHECKOUT_ACCOUNT_MISMATCH"
+        )
+    if session.status != "complete" or session.subscription is None:
+        raise FailedPrecondition(
+            f"checkout session is {session.status}, not complete", reason="CHECKOUT_NOT_COMPLETE"
+        )
+
+    now = deps.clock()
+    with deps.uow(write=True) as uow:
+        uow.accounts.ensure(owner, now)
+        if session.customer_id:
+            uow.accounts.attach_customer(owner, session.customer_id)
+        subscription = record_subscription(uow, deps.catalog, session.subscription, owner, now)
+        uow.audit.record(
+            AuditEntry(
+                occurred_at=now,
+                actor=actor,
+                action="ConfirmCheckout",
+                account_id=owner,
+                outcome="ok",
+                detail={"session_id": session_id, "subscription_id": subscription.id},
+            )
+        )
+        state = uow.accounts.state(owner)
+        uow.commit()
+    return AccountState(
+        owner, state.customer_id, state.state_version, state.state_updated_at, subscription
+    )

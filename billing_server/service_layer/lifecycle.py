@@ -1,0 +1,134 @@
+"""Changing and canceling a live subscription."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import uuid
+from collections.abc import Callable
+
+from billing_server.adapters.stripe_port import Proration
+from billing_server.domain.audit import AuditEntry
+from billing_server.domain.errors import FailedPrecondition
+from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
+from billing_server.service_layer import validation
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.recording import record_subscription
+
+
+class CancellationTiming(enum.Enum):
+    AT_PERIOD_END = "at_period_end"
+    IMMEDIATELY = "immediately"
+
+
+def change_plan(
+    deps: Dependencies,
+    *,
+    account_id: str,
+    plan_name: str,
+    proration: Proration,
+    idempotency_key: str | None,
+    actor: str,
+) -> AccountState:
+    validation.account_id(account_id)
+    plan = deps.catalog.require(validation.name(plan_name, "plan"))
+    if not plan.purchasable:
+        raise FailedPrecondition(
+            f"plan {plan.name!r} has no price; cancel the subscription to move to it",
+            reason="PLAN_NOT_PURCHASABLE",
+        )
+    state, subscription = _live_subscription(deps, account_id)
+    if subscription.plan == plan.name:
+        return state  # already there: nothing to ask Stripe
+    price_id = deps.stripe.price_id_for(plan)
+    stripe_key = _stripe_key("change-plan", account_id, idempotency_key)
+    return _apply(
+        deps,
+        state,
+        lambda: deps.stripe.change_price(
+            subscription.id, subscription.item_id, price_id, proration, stripe_key
+        ),
+        AuditEntry(
+            occurred_at=deps.clock(),
+            actor=actor,
+            action="ChangePlan",
+            account_id=account_id,
+            outcome="ok",
+            idempotency_key=idempotency_key,
+            detail={"from_plan": subscription.plan, "to_plan": plan.name},
+        ),
+    )
+
+
+def cancel_subscription(
+    deps: Dependencies,
+    *,
+    account_id: str,
+    timing: CancellationTiming,
+    idempotency_key: str | None,
+    actor: str,
+) -> AccountState:
+    validation.account_id(account_id)
+    state, subscription = _live_subscription(deps, account_id)
+    stripe_key = _stripe_key(f"cancel-{timing.value}", account_id, idempotency_key)
+    if timing is CancellationTiming.AT_PERIOD_END:
+        if subscription.cancel_at_period_end:
+            return state  # already scheduled
+        request = functools.partial(deps.stripe.cancel_at_period_end, subscription.id, stripe_key)
+    else:
+        request = functools.partial(deps.stripe.cancel_now, subscription.id, stripe_key)
+    return _apply(
+        deps,
+        state,
+        request,
+        AuditEntry(
+            occurred_at=deps.clock(),
+            actor=actor,
+            action="CancelSubscription",
+            account_id=account_id,
+            outcome="ok",
+            idempotency_key=idempotency_key,
+            detail={"timing": timing.value, "subscription_id": subscription.id},
+        ),
+    )
+
+
+def _live_subscription(deps: Dependencies, account_id: str) -> tuple[AccountState, Subscription]:
+    with deps.uow() as uow:
+        state = uow.accounts.state(account_id)
+    subscription = state.subscription
+    if subscription is None or subscription.status.is_terminal:
+        raise FailedPrecondition(
+            f"account {account_id!r} has no live subscription",
+            reason="NO_LIVE_SUBSCRIPTION",
+            metadata={"account_id": account_id},
+        )
+    return state, subscription
+
+
+def _apply(
+    deps: Dependencies,
+    state: AccountState,
+    request: Callable[[], SubscriptionSnapshot],
+    audit: AuditEntry,
+) -> AccountState:
+    """Asks Stripe for the change and records Stripe's answer at once, so that
+    CheckPlan sees it before any webhook arrives."""
+    snapshot = request()
+    now = deps.clock()
+    with deps.uow(write=True) as uow:
+        subscription = record_subscription(uow, deps.catalog, snapshot, state.account_id, now)
+        uow.audit.record(audit)
+        updated = uow.accounts.state(state.account_id)
+        uow.commit()
+    return AccountState(
+        state.account_id,
+        updated.customer_id,
+        updated.state_version,
+        updated.state_updated_at,
+        subscription,
+    )
+
+
+def _stripe_key(action: str, account_id: str, idempotency_key: str | None) -> str:
+    return f"paymentsvc:{action}:{account_id}:{idempotency_key or uuid.uuid4()}"

@@ -1,0 +1,95 @@
+"""Units of work: one database transaction that commits whole or not at all."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from billing_server.adapters.repositories import (
+    AbstractAccountRepository,
+    AbstractAuditLog,
+    AbstractIdempotencyStore,
+    AbstractSubscriptionRepository,
+    SqlAlchemyAccountRepository,
+    SqlAlchemyAuditLog,
+    SqlAlchemyIdempotencyStore,
+    SqlAlchemySubscriptionRepository,
+)
+from billing_server.domain.errors import Unavailable
+
+
+class AbstractUnitOfWork(abc.ABC):
+    accounts: AbstractAccountRepository
+    subscriptions: AbstractSubscriptionRepository
+    idempotency: AbstractIdempotencyStore
+    audit: AbstractAuditLog
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Anything not committed explicitly is rolled back: no half-writes.
+        self.rollback()
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+
+# A factory opens a fresh unit of work; `write=True` asks for one that will
+# write (on SQLite it takes the write lock up front).
+UnitOfWorkFactory = Callable[..., AbstractUnitOfWork]
+
+
+class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self._session_factory = session_factory
+
+    def __enter__(self) -> Self:
+        self.session = self._session_factory()
+        self.accounts = SqlAlchemyAccountRepository(self.session)
+        self.subscriptions = SqlAlchemySubscriptionRepository(self.session)
+        self.idempotency = SqlAlchemyIdempotencyStore(self.session)
+        self.audit = SqlAlchemyAuditLog(self.session)
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            super().__exit__(exc_type, exc, tb)
+        except DBAPIError:
+            pass  # the connection is gone; closing the session discards it
+        finally:
+            self.session.close()
+        if isinstance(exc, DBAPIError) and _is_disconnect(exc):
+            raise Unavailable("the billing database is unreachable; retry later") from exc
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    # OperationalError covers refused connections and timeouts; a connection
+    # that died mid-query is flagged by SQLAlchemy as invalidated.
+    from sqlalchemy.exc import OperationalError
+
+    return exc.connection_invalidated or isinstance(exc, OperationalError)

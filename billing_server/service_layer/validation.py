@@ -1,0 +1,61 @@
+"""Checks on caller input, so that bad requests fail before any I/O."""
+
+from __future__ import annotations
+
+import re
+
+from billing_server.domain.errors import InvalidArgument
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+-]{0,127}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}")
+_PRINTABLE = re.compile(r"[\x21-\x7e]{1,255}")
+_EMAIL = re.compile(r"[^\s@]{1,64}@[^\s@]{1,189}")
+
+
+def account_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("account_id is required", field="account_id")
+    if not _ACCOUNT_ID.fullmatch(value):
+        raise InvalidArgument(
+            "account_id must be 1-128 characters of letters, digits and ._:@/+-",
+            field="account_id",
+        )
+    return value
+
+
+def name(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required", field=field)
+    if not _NAME.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be 1-64 characters of letters, digits and ._:-", field=field
+        )
+    return value
+
+
+def idempotency_key(value: str) -> str | None:
+    if not value:
+        return None
+    if not _PRINTABLE.fullmatch(value):
+        raise InvalidArgument(
+            "idempotency_key must be 1-255 printable ASCII characters without spaces",
+            field="idempotency_key",
+        )
+    return value
+
+
+def email(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise InvalidArgument("customer_email is not a valid email address", field="customer_email")
+    return value
+
+
+def checkout_session_id(value: str) -> str:
+    if not value:
+        raise InvalidArgument("session_id is required", field="session_id")
+    if not _SESSION_ID.fullmatch(value):
+        raise InvalidArgument("session_id is not a Stripe Checkout Session id", field="session_id")
+    return value
