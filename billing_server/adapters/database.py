@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_server.config import Settings
@@ -38,8 +38,17 @@ def connect(settings: Settings) -> Database:
     )
 
 
-def make_engine(url: str, settings: Settings | None = None) -> Engine:
+def normalize_url(url: str) -> URL:
+    """`postgresql://` means psycopg2 here, the driver the service ships with
+    (SQLAlchemy 2.1 would otherwise pick psycopg 3)."""
     parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(url: str, settings: Settings | None = None) -> Engine:
+    parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -52,7 +61,7 @@ def make_engine(url: str, settings: Settings | None = None) -> Engine:
         )
         if parsed.get_backend_name() == "postgresql":
             options["connect_args"] = {"connect_timeout": settings.db_connect_timeout_s}
-    return create_engine(url, **options)
+    return create_engine(parsed, **options)
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -6,6 +6,7 @@ Errors are not handled here: the error interceptor maps them in one place.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.idempotency import run_idempotent
 
 R = TypeVar("R", bound=Message)
+
+log = logging.getLogger(__name__)
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
@@ -159,17 +162,40 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 compute=lambda: run(actor).SerializeToString(deterministic=True),
             )
         except BillingError as exc:
-            record_outcome(
-                self.deps,
-                actor=actor,
-                action=action,
-                account_id=account_id,
-                outcome=exc.grpc_code,
-                idempotency_key=raw_key or None,
-                detail={"reason": exc.reason},
-            )
+            _audit_failure(self.deps, actor, action, account_id, raw_key, exc)
             raise
         return response_type.FromString(response)
+
+
+def _audit_failure(
+    deps: Dependencies,
+    actor: str,
+    action: str,
+    account_id: str | None,
+    raw_key: str,
+    exc: BillingError,
+) -> None:
+    # Only well-formed identifiers go into the log; a refused request may
+    # carry anything. Failing to audit must not hide the caller's error.
+    try:
+        record_outcome(
+            deps,
+            actor=actor,
+            action=action,
+            account_id=_valid_or_none(validation.account_id, account_id or ""),
+            outcome=exc.grpc_code,
+            idempotency_key=_valid_or_none(validation.idempotency_key, raw_key),
+            detail={"reason": exc.reason},
+        )
+    except BillingError:
+        log.exception("could not audit a failed %s call", action)
+
+
+def _valid_or_none(check: Callable[[str], str | None], value: str) -> str | None:
+    try:
+        return check(value)
+    except BillingError:
+        return None
 
 
 def _fingerprint(request: Message, keyed: bool) -> str:
