@@ -1,0 +1,4 @@
+from stripe_emulator.cli import main
+
+if __name__ == "__main__":
+    main()

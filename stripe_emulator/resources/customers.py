@@ -1,0 +1,67 @@
+"""/v1/customers"""
+
+from __future__ import annotations
+
+from stripe_emulator.call import Call, Endpoint
+from stripe_emulator.jsontypes import JSON
+from stripe_emulator.objects.customer import customer
+from stripe_emulator.pagination import in_range, paginate
+from stripe_emulator.params import METADATA, RANGE, STRING, list_params, merged_metadata, obj
+from stripe_emulator.store import new_id
+
+_FIELDS = {"email": STRING, "name": STRING, "description": STRING, "phone": STRING}
+CREATE = obj(**_FIELDS, metadata=METADATA)
+UPDATE = obj(**_FIELDS, metadata=METADATA)
+LIST = list_params(email=STRING, created=RANGE)
+
+
+def create(call: Call) -> JSON:
+    p = call.params
+    created = customer(
+        new_id("cus_", 14),
+        call.now(),
+        email=p.string("email"),
+        name=p.string("name"),
+        description=p.string("description"),
+        metadata=merged_metadata({}, p),
+    )
+    created["phone"] = p.string("phone")
+    call.store.insert(created)
+    call.events.record("customer.created", created, call.origin)
+    return created
+
+
+def retrieve(call: Call) -> JSON:
+    return call.store.require("customer", call.id)
+
+
+def update(call: Call) -> JSON:
+    found = call.store.require("customer", call.id)
+    before = call.events.snapshot(found)
+    for field in _FIELDS:
+        if call.params.has(field):
+            found[field] = call.params.string(field)
+    found["metadata"] = merged_metadata(found["metadata"], call.params)
+    call.events.record_update("customer.updated", found, before, call.origin)
+    return found
+
+
+def list_customers(call: Call) -> JSON:
+    p = call.params
+    email = p.string("email")
+    return paginate(
+        call.store.newest_first("customer"),
+        p,
+        "/v1/customers",
+        keep=lambda c: (
+            (email is None or c["email"] == email) and in_range(c["created"], p.range("created"))
+        ),
+    )
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/v1/customers", CREATE, create),
+    Endpoint("GET", "/v1/customers", LIST, list_customers),
+    Endpoint("GET", "/v1/customers/{id}", obj(), retrieve),
+    Endpoint("POST", "/v1/customers/{id}", UPDATE, update),
+]

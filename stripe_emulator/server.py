@@ -1,0 +1,47 @@
+"""Serving the emulator with uvicorn, on a fixed port or a free one (port 0)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import uvicorn
+
+from stripe_emulator.app import create_app
+from stripe_emulator.state import EmulatorState
+
+
+def build_server(
+    host: str,
+    port: int,
+    *,
+    state: EmulatorState | None = None,
+    log_level: str = "warning",
+) -> uvicorn.Server:
+    config = uvicorn.Config(
+        create_app(state),
+        host=host,
+        port=port,
+        log_level=log_level,
+        lifespan="off",
+        access_log=log_level in ("debug", "trace"),
+    )
+    return uvicorn.Server(config)
+
+
+def base_url(server: uvicorn.Server) -> str:
+    """The URL the started `server` listens on (its real port if it asked for 0)."""
+    host, port = server.servers[0].sockets[0].getsockname()[:2]
+    return f"http://{host}:{port}"
+
+
+async def serve(server: uvicorn.Server, on_ready: Callable[[str], None]) -> None:
+    """Run `server` until it exits, calling `on_ready(url)` once it listens."""
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            break
+        await asyncio.sleep(0.01)
+    else:
+        on_ready(base_url(server))
+    await task
