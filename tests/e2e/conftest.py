@@ -1,0 +1,120 @@
+"""Real processes for end-to-end tests: the Stripe emulator and billing-server.
+
+Both run as console scripts on free loopback ports, exactly as operators run
+them; tests talk to them over sockets only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from billing.v1 import billing_pb2_grpc
+from tests.e2e.services import Process, free_port, run_script, wait_until
+
+
+@dataclass(frozen=True)
+class Emulator:
+    url: str
+    http: httpx.Client
+
+    def requests_to(self, route: str) -> int:
+        counts = self.http.get("/_emulator/requests").json()
+        return int(counts["by_route"].get(route, 0))
+
+    def complete_checkout(self, session_id: str) -> None:
+        response = self.http.post(f"/_emulator/checkout/sessions/{session_id}/complete")
+        response.raise_for_status()
+
+
+@dataclass(frozen=True)
+class BillingServer:
+    target: str
+    process: Process
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-logs")
+
+
+@pytest.fixture(scope="session")
+def emulator(e2e_logs: Path) -> Iterator[Emulator]:
+    port = free_port()
+    process = Process("stripe-emulator", ["stripe-emulator", "--port", str(port)], {}, e2e_logs)
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, timeout=10) as http:
+        try:
+            wait_until(
+                lambda: process.running() and http.get("/_emulator/healthz").is_success,
+                20,
+                "stripe-emulator",
+            )
+            yield Emulator(url, http)
+        finally:
+            process.stop()
+
+
+def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, str]:
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PAYMENTSVC_STRIPE_API_BASE": emulator.url,
+        "PAYMENTSVC_GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "PAYMENTSVC_SUCCESS_URL": "https://app.example/billing/done",
+        "PAYMENTSVC_CANCEL_URL": "https://app.example/billing/cancel",
+        "PAYMENTSVC_RETURN_URL": "https://app.example/account",
+    }
+
+
+def start_server(env: dict[str, str], logs: Path) -> BillingServer:
+    target = env["PAYMENTSVC_GRPC_ADDRESS"]
+    process = Process("billing-server", ["billing-server"], env, logs)
+    channel = grpc.insecure_channel(target)
+    health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types omit Check
+    try:
+        wait_until(
+            lambda: (
+                process.running()
+                and health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                == health_pb2.HealthCheckResponse.SERVING
+            ),
+            30,
+            "billing-server",
+        )
+    except Exception:
+        process.stop()
+        raise
+    finally:
+        channel.close()
+    return BillingServer(target, process, env)
+
+
+@pytest.fixture(scope="session")
+def billing_server(
+    database_url: str, emulator: Emulator, e2e_logs: Path
+) -> Iterator[BillingServer]:
+    env = server_env(database_url, emulator, free_port())
+    synced = run_script(["billing-admin", "catalog", "sync"], env)
+    assert synced.returncode == 0, synced.stderr
+    server = start_server(env, e2e_logs)
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(billing_server: BillingServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(billing_server.target) as chan:
+        yield chan
+
+
+@pytest.fixture(scope="session")
+def stub(channel: grpc.Channel) -> billing_pb2_grpc.BillingServiceStub:
+    return billing_pb2_grpc.BillingServiceStub(channel)

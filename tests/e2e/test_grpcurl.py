@@ -1,0 +1,82 @@
+"""grpcurl, through server reflection, as an operator would use it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import BillingServer
+from tests.e2e.services import BIN
+
+pytestmark = pytest.mark.e2e
+
+
+def grpcurl(server: BillingServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "grpcurl"), "-plaintext", *args[:-1], server.target, args[-1]],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_reflection_lists_the_services(billing_server: BillingServer) -> None:
+    result = grpcurl(billing_server, "list")
+    assert result.returncode == 0, result.stderr
+    services = result.stdout.split()
+    assert "billing.v1.BillingService" in services
+    assert "grpc.health.v1.Health" in services
+
+
+def test_health_check_is_serving(billing_server: BillingServer) -> None:
+    result = grpcurl(billing_server, "grpc.health.v1.Health/Check")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"status": "SERVING"}
+
+
+def test_check_plan_and_create_checkout(billing_server: BillingServer, account_id: str) -> None:
+    checked = grpcurl(
+        billing_server,
+        "-d",
+        json.dumps({"account_id": account_id, "plan": "pro"}),
+        "billing.v1.BillingService/CheckPlan",
+    )
+    assert checked.returncode == 0, checked.stderr
+    answer = json.loads(checked.stdout)
+    assert answer.get("allowed", False) is False
+    assert answer["denial_reason"] == "DENIAL_REASON_NO_SUBSCRIPTION"
+    assert answer["plan"] == "free"
+    assert answer["required_plan"] == "pro"
+
+    created = grpcurl(
+        billing_server,
+        "-d",
+        json.dumps({"account_id": account_id, "plan": "pro", "idempotency_key": uuid.uuid4().hex}),
+        "billing.v1.BillingService/CreateCheckout",
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["session_id"].startswith("cs_")
+
+
+def test_errors_reach_grpcurl_with_their_code(billing_server: BillingServer) -> None:
+    result = grpcurl(
+        billing_server,
+        "-d",
+        json.dumps({"account_id": "acct_1", "plan": "platinum"}),
+        "billing.v1.BillingService/CheckPlan",
+    )
+    assert result.returncode != 0
+    assert "NotFound" in result.stderr
+    assert "unknown plan 'platinum'" in result.stderr
+
+
+def test_list_plans(billing_server: BillingServer) -> None:
+    result = grpcurl(billing_server, "billing.v1.BillingService/ListPlans")
+    assert result.returncode == 0, result.stderr
+    plans = json.loads(result.stdout)["plans"]
+    assert [p["name"] for p in plans] == ["free", "pro", "enterprise"]
+    assert plans[1]["purchasable"] is True

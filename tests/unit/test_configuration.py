@@ -1,0 +1,80 @@
+"""Settings from the environment and the plans file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from billing_server.adapters.catalog_file import CatalogError, load_catalog, parse_catalog
+from billing_server.config import DEFAULT_PLANS_FILE, EMULATOR_API_BASE, ConfigError, Settings
+from billing_server.domain.subscriptions import SubscriptionStatus
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_run_locally_on_sqlite_against_the_emulator() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.stripe_api_base == EMULATOR_API_BASE
+    assert settings.grpc_address == "127.0.0.1:50051"
+    assert "{CHECKOUT_SESSION_ID}" in settings.success_url
+
+
+def test_a_real_stripe_key_talks_to_stripe() -> None:
+    settings = Settings.from_env({"STRIPE_API_KEY": "sk_live_abc"})
+    assert settings.stripe_api_base is None
+    assert settings.stripe_api_key == "sk_live_abc"
+
+
+def test_the_success_url_always_carries_the_session_placeholder() -> None:
+    settings = Settings.from_env({"PAYMENTSVC_SUCCESS_URL": "https://app.example/done?x=1"})
+    assert settings.success_url == "https://app.example/done?x=1&session_id={CHECKOUT_SESSION_ID}"
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env(
+            {"PAYMENTSVC_GRPC_MAX_WORKERS": "many", "PAYMENTSVC_STRIPE_TIMEOUT": "-1"}
+        )
+    assert "PAYMENTSVC_GRPC_MAX_WORKERS" in str(error.value)
+    assert "PAYMENTSVC_STRIPE_TIMEOUT" in str(error.value)
+
+
+def test_the_shipped_catalogue_loads() -> None:
+    catalog = load_catalog(DEFAULT_PLANS_FILE)
+    assert [p.name for p in catalog.plans] == ["free", "pro", "enterprise"]
+    assert catalog.free_plan is not None
+    assert catalog.free_plan.name == "free"
+    assert SubscriptionStatus.PAST_DUE in catalog.policy.grace
+
+
+def test_a_catalogue_policy_overrides_the_defaults() -> None:
+    catalog = parse_catalog(
+        {
+            "policy": {"allowed_statuses": ["active"], "grace_period_days": 3},
+            "plans": [{"name": "pro", "rank": 1, "price_lookup_key": "pro"}],
+        }
+    )
+    assert catalog.policy.allowed == {SubscriptionStatus.ACTIVE}
+    assert catalog.policy.grace_period.days == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"no \[\[plans\]\]"),
+        ("[[plans]]\nrank = 1\n", "name"),
+        ('[[plans]]\nname = "a"\nrank = 1\nprice_id = "p"\nprice_lookup_key = "k"\n', "not both"),
+        ('[[plans]]\nname = "a"\nrank = 1\nfeatures = [""]\n', "features"),
+        ('[policy]\nallowed_statuses = ["happy"]\n[[plans]]\nname = "a"\nrank = 1\n', "happy"),
+        ("not toml [", "cannot read"),
+    ],
+)
+def test_a_broken_plans_file_is_refused_with_a_reason(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "plans.toml"
+    path.write_text(text)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(path)
