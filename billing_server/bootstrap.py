@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import stripe
+
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
 from billing_server.adapters.database import Database, connect
-from billing_server.adapters.stripe_gateway import StripeGateway
+from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.config import Settings
 from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    return make_client(
+        settings.stripe_api_key,
+        settings.stripe_api_base,
+        settings.stripe_timeout_s,
+        settings.stripe_max_network_retries,
+    )
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,7 @@ def bootstrap(
 
     deps = Dependencies(
         uow=unit_of_work,
-        stripe=stripe
-        or StripeGateway.create(
-            settings.stripe_api_key,
-            settings.stripe_api_base,
-            settings.stripe_timeout_s,
-            settings.stripe_max_network_retries,
-        ),
+        stripe=stripe or StripeGateway(stripe_client(settings)),
         catalog=catalog,
         urls=CheckoutUrls(
             success=settings.success_url,

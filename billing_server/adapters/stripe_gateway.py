@@ -35,23 +35,23 @@ T = TypeVar("T")
 PRICE_CACHE_SECONDS = 300.0
 
 
+def make_client(
+    api_key: str, api_base: str | None, timeout_s: float, max_network_retries: int
+) -> stripe.StripeClient:
+    """A Stripe client; `api_base` points it at the emulator (None: Stripe's API)."""
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=max_network_retries,
+        http_client=stripe.RequestsClient(timeout=timeout_s),
+    )
+
+
 class StripeGateway(AbstractStripeGateway):
     def __init__(self, client: stripe.StripeClient) -> None:
         self._stripe = client
         self._prices: dict[str, tuple[str, float]] = {}
         self._prices_lock = threading.Lock()
-
-    @classmethod
-    def create(
-        cls, api_key: str, api_base: str | None, timeout_s: float, max_network_retries: int
-    ) -> StripeGateway:
-        client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=stripe.RequestsClient(timeout=timeout_s),
-        )
-        return cls(client)
 
     def create_customer(self, account_id: str, email: str | None, idempotency_key: str) -> str:
         params: CustomerCreateParams = {"metadata": {"account_id": account_id}}

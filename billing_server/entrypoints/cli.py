@@ -10,13 +10,11 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-import stripe
-
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.stripe_catalog import StripeCatalog
-from billing_server.bootstrap import bootstrap
+from billing_server.bootstrap import bootstrap, stripe_client
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.entrypoints.grpc_server import create_server
@@ -115,12 +113,7 @@ def _schema_status(settings: Settings) -> int:
 
 def _catalog_sync(settings: Settings, *, dry_run: bool) -> int:
     catalog = load_catalog(settings.plans_file)
-    client = stripe.StripeClient(
-        settings.stripe_api_key,
-        base_addresses={"api": settings.stripe_api_base} if settings.stripe_api_base else None,
-        max_network_retries=settings.stripe_max_network_retries,
-    )
-    changes = sync_catalog(catalog, StripeCatalog(client), dry_run=dry_run)
+    changes = sync_catalog(catalog, StripeCatalog(stripe_client(settings)), dry_run=dry_run)
     for change in changes:
         print(f"{change.plan}: {change.action} ({change.detail})")
     pending = [c for c in changes if c.action != "unchanged"]

@@ -29,6 +29,9 @@ class Emulator:
         counts = self.http.get("/_emulator/requests").json()
         return int(counts["by_route"].get(route, 0))
 
+    def total_requests(self) -> int:
+        return int(self.http.get("/_emulator/requests").json()["total"])
+
     def complete_checkout(self, session_id: str) -> None:
         response = self.http.post(f"/_emulator/checkout/sessions/{session_id}/complete")
         response.raise_for_status()

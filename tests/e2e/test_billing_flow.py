@@ -139,6 +139,16 @@ def test_checkout_confirm_change_and_cancel(
     assert check(stub, account_id, plan="free").allowed
 
 
+def test_check_plan_reads_the_database_only(
+    stub: billing_pb2_grpc.BillingServiceStub, emulator: Emulator, account_id: str
+) -> None:
+    subscribe(stub, emulator, account_id, "pro")
+    before = emulator.total_requests()
+    for requirement in ({"plan": "pro"}, {"plan": "enterprise"}, {"feature": "exports"}) * 5:
+        check(stub, account_id, **requirement)
+    assert emulator.total_requests() == before
+
+
 def test_portal_session_for_a_customer(
     stub: billing_pb2_grpc.BillingServiceStub, emulator: Emulator, account_id: str
 ) -> None:
