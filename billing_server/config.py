@@ -29,6 +29,7 @@ class Settings:
     environment: str
     grpc_address: str
     grpc_max_workers: int
+    metrics_address: str | None
     database_url: str
     db_pool_size: int
     db_max_overflow: int
@@ -63,6 +64,8 @@ class Settings:
             environment=reader.text("PAYMENTSVC_ENV", "development"),
             grpc_address=reader.text("PAYMENTSVC_GRPC_ADDRESS", "127.0.0.1:50051"),
             grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
+            # An empty value turns the metrics endpoint off.
+            metrics_address=env.get("PAYMENTSVC_METRICS_ADDRESS", "127.0.0.1:9464") or None,
             database_url=reader.text("SQLALCHEMY_DATABASE_URI", "sqlite:///var/paymentsvc.db"),
             db_pool_size=reader.integer("PAYMENTSVC_DB_POOL_SIZE", 10),
             db_max_overflow=reader.integer("PAYMENTSVC_DB_MAX_OVERFLOW", 10),

@@ -18,6 +18,7 @@ from billing_server.bootstrap import bootstrap, stripe_client
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.entrypoints.grpc_server import create_server
+from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.service_layer.catalog_sync import sync_catalog
 
 log = logging.getLogger("billing_server")
@@ -37,7 +38,17 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
-    running = create_server(app.deps, settings.grpc_address, settings.grpc_max_workers)
+    metrics = ServerMetrics.create()
+    running = create_server(
+        app.deps, settings.grpc_address, settings.grpc_max_workers, metrics=metrics
+    )
+    if settings.metrics_address:
+        metrics_port = metrics.serve(settings.metrics_address)
+        log.info(
+            "metrics on http://%s:%d/metrics",
+            settings.metrics_address.rsplit(":", 1)[0],
+            metrics_port,
+        )
     host = settings.grpc_address.rsplit(":", 1)[0]
     stripe_target = settings.stripe_api_base or "api.stripe.com"
     log.info("billing-server listening on %s:%d (Stripe: %s)", host, running.port, stripe_target)

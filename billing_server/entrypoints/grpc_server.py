@@ -11,6 +11,7 @@ from grpc_reflection.v1alpha import reflection
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.entrypoints.error_mapping import ErrorMappingInterceptor
+from billing_server.entrypoints.metrics import MetricsInterceptor, ServerMetrics
 from billing_server.entrypoints.servicer import BillingServicer
 from billing_server.service_layer.dependencies import Dependencies
 
@@ -33,11 +34,17 @@ class RunningServer:
             self.health.set(service, status)
 
 
-def create_server(deps: Dependencies, address: str, max_workers: int) -> RunningServer:
+def create_server(
+    deps: Dependencies, address: str, max_workers: int, metrics: ServerMetrics | None = None
+) -> RunningServer:
     """Binds `address` (port 0 picks a free port) and starts serving."""
+    # The metrics interceptor is outermost so that it sees the final code.
+    interceptors: list[grpc.ServerInterceptor] = [ErrorMappingInterceptor()]
+    if metrics is not None:
+        interceptors.insert(0, MetricsInterceptor(metrics))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=interceptors,
         options=[("grpc.max_receive_message_length", 1 << 20)],
     )
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(deps), server)

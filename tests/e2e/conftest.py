@@ -43,6 +43,10 @@ class BillingServer:
     process: Process
     env: dict[str, str]
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.env['PAYMENTSVC_METRICS_ADDRESS']}/metrics"
+
 
 @pytest.fixture(scope="session")
 def e2e_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -71,6 +75,7 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "SQLALCHEMY_DATABASE_URI": database_url,
         "PAYMENTSVC_STRIPE_API_BASE": emulator.url,
         "PAYMENTSVC_GRPC_ADDRESS": f"127.0.0.1:{port}",
+        "PAYMENTSVC_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
         "PAYMENTSVC_SUCCESS_URL": "https://app.example/billing/done",
         "PAYMENTSVC_CANCEL_URL": "https://app.example/billing/cancel",
         "PAYMENTSVC_RETURN_URL": "https://app.example/account",
