@@ -48,6 +48,8 @@ class Settings:
     return_url: str
     plans_file: Path
     log_level: str
+    event_retention_days: int
+    idempotency_retention_hours: int
 
     @property
     def uses_emulator(self) -> bool:
@@ -90,6 +92,10 @@ class Settings:
             return_url=reader.text("PAYMENTSVC_RETURN_URL", "http://localhost:3000/account"),
             plans_file=Path(reader.text("PAYMENTSVC_PLANS_FILE", str(DEFAULT_PLANS_FILE))),
             log_level=reader.text("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+            event_retention_days=reader.integer("PAYMENTSVC_EVENT_RETENTION_DAYS", 30),
+            idempotency_retention_hours=reader.integer(
+                "PAYMENTSVC_IDEMPOTENCY_RETENTION_HOURS", 24
+            ),
         )
         reader.raise_problems()
         return settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,9 @@ class FakeStripeGateway(AbstractStripeGateway):
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self._replies: dict[str, object] = {}
         self.lookup_keys: dict[str, str | None] = {}
+        # What the Events API lists, as (created, payload).
+        self.events: list[tuple[datetime, bytes]] = []
+        self.failures: dict[str, Exception] = {}
 
     def _id(self, prefix: str) -> str:
         # Unique across tests: they share one database.
@@ -51,6 +55,10 @@ class FakeStripeGateway(AbstractStripeGateway):
         result = self._once(idempotency_key, make)
         assert isinstance(result, str)
         return result
+
+    def account_of_customer(self, customer_id: str) -> str | None:
+        self.calls.append("account_of_customer")
+        return self.customers.get(customer_id)
 
     def price_id_for(self, plan: Plan) -> str:
         if not plan.purchasable:
@@ -114,7 +122,15 @@ class FakeStripeGateway(AbstractStripeGateway):
 
     def get_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
         self.calls.append("get_subscription")
+        if "get_subscription" in self.failures:
+            raise self.failures["get_subscription"]
+        if subscription_id not in self.subscriptions:
+            raise NotFound("no such subscription", reason="STRIPE_RESOURCE_MISSING")
         return self.subscriptions[subscription_id]
+
+    def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
+        self.calls.append("list_events")
+        return iter([payload for created, payload in self.events if created >= since])
 
     def change_price(
         self,

@@ -122,3 +122,25 @@ class AuditLogRow(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StripeEventRow(Base):
+    """The webhook inbox: every Stripe event, stored before it is applied."""
+
+    __tablename__ = "stripe_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(128))
+    # Stripe's `created`, with one-second resolution.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[str] = mapped_column(Text)
+    # received -> processed | failed | deferred; failed and deferred retry.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # applied, stale or ignored, once processed.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Set while deferred: the customer the event waits for.
+    customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -49,10 +49,27 @@ class AbstractAccountRepository(abc.ABC):
     @abc.abstractmethod
     def bump_state(self, account_id: str, now: datetime) -> None: ...
 
+    @abc.abstractmethod
+    def lock(self, account_id: str) -> None:
+        """Holds the account's row until the transaction ends (no-op on SQLite,
+        where a writing transaction already holds the database)."""
+
+
+@dataclass(frozen=True)
+class RecordedSubscription:
+    subscription: Subscription
+    # Lower bound of the Stripe time of the recorded state.
+    state_at: datetime
+    # When it was written here.
+    updated_at: datetime
+
 
 class AbstractSubscriptionRepository(abc.ABC):
     @abc.abstractmethod
     def get(self, subscription_id: str) -> Subscription | None: ...
+
+    @abc.abstractmethod
+    def recorded(self, subscription_id: str) -> RecordedSubscription | None: ...
 
     @abc.abstractmethod
     def save(
@@ -104,6 +121,9 @@ class AbstractIdempotencyStore(abc.ABC):
 
     @abc.abstractmethod
     def release(self, method: str, key: str) -> None: ...
+
+    @abc.abstractmethod
+    def delete_created_before(self, cutoff: datetime, limit: int) -> int: ...
 
 
 class AbstractAuditLog(abc.ABC):
@@ -157,6 +177,13 @@ class SqlAlchemyAccountRepository(AbstractAccountRepository):
             select(AccountRow.account_id).where(AccountRow.stripe_customer_id == customer_id)
         )
 
+    def lock(self, account_id: str) -> None:
+        self.session.execute(
+            select(AccountRow.account_id)
+            .where(AccountRow.account_id == account_id)
+            .with_for_update()
+        )
+
     def bump_state(self, account_id: str, now: datetime) -> None:
         self.session.execute(
             update(AccountRow)
@@ -172,6 +199,12 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
     def get(self, subscription_id: str) -> Subscription | None:
         row = self.session.get(SubscriptionRow, subscription_id)
         return _subscription(row) if row else None
+
+    def recorded(self, subscription_id: str) -> RecordedSubscription | None:
+        row = self.session.get(SubscriptionRow, subscription_id)
+        if row is None:
+            return None
+        return RecordedSubscription(_subscription(row), row.stripe_state_at, row.updated_at)
 
     def save(self, subscription: Subscription, stripe_state_at: datetime, now: datetime) -> None:
         row = self.session.get(SubscriptionRow, subscription.id)
@@ -302,6 +335,17 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
                 IdempotencyRecordRow.method == method, IdempotencyRecordRow.key == key
             )
         )
+
+    def delete_created_before(self, cutoff: datetime, limit: int) -> int:
+        batch = (
+            select(IdempotencyRecordRow.id)
+            .where(IdempotencyRecordRow.created_at < cutoff)
+            .limit(limit)
+        )
+        result = self.session.execute(
+            delete(IdempotencyRecordRow).where(IdempotencyRecordRow.id.in_(batch))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def _row(self, method: str, key: str) -> IdempotencyRecordRow | None:
         return self.session.scalar(

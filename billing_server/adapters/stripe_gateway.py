@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import stripe
-from stripe.params import CustomerCreateParams, SubscriptionUpdateParams
+from stripe.params import CustomerCreateParams, EventListParams, SubscriptionUpdateParams
 from stripe.params.checkout import SessionCreateParams
 
 from billing_server.adapters import stripe_objects
@@ -62,6 +65,15 @@ class StripeGateway(AbstractStripeGateway):
             lambda: self._stripe.v1.customers.create(params, {"idempotency_key": idempotency_key}),
         )
         return str(customer.id)
+
+    def account_of_customer(self, customer_id: str) -> str | None:
+        customer = _call(
+            "retrieve customer", lambda: self._stripe.v1.customers.retrieve(customer_id)
+        ).to_dict()
+        if customer.get("deleted"):
+            return None
+        account_id = (customer.get("metadata") or {}).get("account_id")
+        return str(account_id) if account_id else None
 
     def price_id_for(self, plan: Plan) -> str:
         if plan.price_id is not None:
@@ -172,6 +184,9 @@ class StripeGateway(AbstractStripeGateway):
         )
         return stripe_objects.subscription_snapshot(canceled.to_dict())
 
+    def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
+        return _events(self._stripe, since, types)
+
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         session = _call(
             "create portal session",
@@ -180,6 +195,21 @@ class StripeGateway(AbstractStripeGateway):
             ),
         )
         return str(session.url)
+
+
+def _events(client: stripe.StripeClient, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
+    params: EventListParams = {
+        "created": {"gte": int(since.timestamp())},
+        "types": list(types),
+        "limit": 100,
+    }
+    while True:
+        page = _call("list events", functools.partial(client.v1.events.list, params.copy()))
+        for event in page.data:
+            yield json.dumps(event.to_dict()).encode()
+        if not page.has_more or not page.data:
+            return
+        params["starting_after"] = page.data[-1].id
 
 
 def _call(operation: str, request: Callable[[], T]) -> T:

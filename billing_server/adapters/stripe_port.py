@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +49,10 @@ class AbstractStripeGateway(abc.ABC):
         """Creates a customer for the account and returns its id."""
 
     @abc.abstractmethod
+    def account_of_customer(self, customer_id: str) -> str | None:
+        """The account a customer was created for (its `account_id` metadata)."""
+
+    @abc.abstractmethod
     def price_id_for(self, plan: Plan) -> str:
         """Resolves the plan's Stripe price (by lookup key or id) to a price id."""
 
@@ -84,3 +89,7 @@ class AbstractStripeGateway(abc.ABC):
     @abc.abstractmethod
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         """Returns the portal session's URL."""
+
+    @abc.abstractmethod
+    def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
+        """Events created since `since` (Stripe keeps 30 days), as JSON payloads."""

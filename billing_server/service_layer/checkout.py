@@ -10,7 +10,8 @@ from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.recording import record_subscription
+from billing_server.service_layer.syncing import record_fetched
+from billing_server.service_layer.webhooks import apply_deferred
 
 
 def create_checkout(
@@ -91,6 +92,7 @@ def confirm_checkout(
     validation.checkout_session_id(session_id)
     if account_id:
         validation.account_id(account_id)
+    request_started = deps.clock()
     session = deps.stripe.get_checkout_session(session_id)
     owner = session.client_reference_id or session.metadata.get("account_id")
     if not owner:
@@ -107,23 +109,23 @@ def confirm_checkout(
         )
 
     now = deps.clock()
-    with deps.uow(write=True) as uow:
-        uow.accounts.ensure(owner, now)
-        if session.customer_id:
-            uow.accounts.attach_customer(owner, session.customer_id)
-        subscription = record_subscription(uow, deps.catalog, session.subscription, owner, now)
-        uow.audit.record(
-            AuditEntry(
-                occurred_at=now,
-                actor=actor,
-                action="ConfirmCheckout",
-                account_id=owner,
-                outcome="ok",
-                detail={"session_id": session_id, "subscription_id": subscription.id},
-            )
-        )
-        state = uow.accounts.state(owner)
-        uow.commit()
-    return AccountState(
-        owner, state.customer_id, state.state_version, state.state_updated_at, subscription
+    entry = AuditEntry(
+        occurred_at=now,
+        actor=actor,
+        action="ConfirmCheckout",
+        account_id=owner,
+        outcome="ok",
+        detail={"session_id": session_id, "subscription_id": session.subscription.id},
     )
+    _, state = record_fetched(
+        deps,
+        owner,
+        session.subscription,
+        request_started,
+        link_customer=session.customer_id,
+        also=lambda uow, _recorded: uow.audit.record(entry),
+    )
+    if session.customer_id:
+        # Events that arrived before the customer was linked can apply now.
+        apply_deferred(deps, session.customer_id)
+    return state

@@ -13,7 +13,7 @@ from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.recording import record_subscription
+from billing_server.service_layer.syncing import record_fetched
 
 
 class CancellationTiming(enum.Enum):
@@ -114,20 +114,16 @@ def _apply(
 ) -> AccountState:
     """Asks Stripe for the change and records Stripe's answer at once, so that
     CheckPlan sees it before any webhook arrives."""
+    request_started = deps.clock()
     snapshot = request()
-    now = deps.clock()
-    with deps.uow(write=True) as uow:
-        subscription = record_subscription(uow, deps.catalog, snapshot, state.account_id, now)
-        uow.audit.record(audit)
-        updated = uow.accounts.state(state.account_id)
-        uow.commit()
-    return AccountState(
+    _, updated = record_fetched(
+        deps,
         state.account_id,
-        updated.customer_id,
-        updated.state_version,
-        updated.state_updated_at,
-        subscription,
+        snapshot,
+        request_started,
+        also=lambda uow, _recorded: uow.audit.record(audit),
     )
+    return updated
 
 
 def _stripe_key(action: str, account_id: str, idempotency_key: str | None) -> str:

@@ -1,8 +1,10 @@
-"""Recording Stripe's view of a subscription in the database."""
+"""Recording Stripe's view of a subscription, newest truth first."""
 
 from __future__ import annotations
 
+import enum
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.domain.plans import Catalog
@@ -16,15 +18,60 @@ from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Observation:
+    """When the snapshot's state was Stripe's truth.
+
+    `at` is a lower bound of that time: an event's `created`, or the moment a
+    request to Stripe started for a snapshot fetched live.
+    """
+
+    at: datetime
+    live: bool
+
+    @classmethod
+    def from_event(cls, created: datetime) -> Observation:
+        return cls(created, live=False)
+
+    @classmethod
+    def fetched_since(cls, request_started: datetime) -> Observation:
+        return cls(request_started, live=True)
+
+
+class Recorded(enum.Enum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    # Older than what is recorded: nothing written.
+    STALE = "stale"
+    # A live snapshot raced with another write: fetch again and retry.
+    CONFLICT = "conflict"
+
+
 def record_subscription(
     uow: AbstractUnitOfWork,
     catalog: Catalog,
     snapshot: SubscriptionSnapshot,
     account_id: str,
-    observed_at: datetime,
-) -> Subscription:
-    """Stores the snapshot for the account and bumps the account's state
-    version when anything that matters changed. The caller commits."""
+    observation: Observation,
+    now: datetime,
+    *,
+    payment_failed_at: datetime | None = None,
+) -> tuple[Recorded, Subscription | None]:
+    """Stores the snapshot for the account unless something newer is recorded,
+    and bumps the account's state version when anything that matters changed.
+    The caller commits."""
+    uow.accounts.ensure(account_id, now)
+    # Every change to one account's billing state is serialised.
+    uow.accounts.lock(account_id)
+    recorded = uow.subscriptions.recorded(snapshot.id)
+    existing = recorded.subscription if recorded else None
+    if recorded is not None:
+        if observation.live and recorded.updated_at > observation.at:
+            # Written while our request was in flight: either may be newer.
+            return Recorded.CONFLICT, existing
+        if not observation.live and observation.at < recorded.state_at:
+            return Recorded.STALE, existing
+
     plan = catalog.plan_for_price(snapshot.price_id, snapshot.price_lookup_key)
     if plan is None:
         # Recorded all the same, so that the state follows Stripe; the
@@ -34,7 +81,6 @@ def record_subscription(
             snapshot.id,
             snapshot.price_id,
         )
-    existing = uow.subscriptions.get(snapshot.id)
     subscription = Subscription(
         id=snapshot.id,
         account_id=account_id,
@@ -48,21 +94,27 @@ def record_subscription(
         cancel_at_period_end=snapshot.cancel_at_period_end,
         canceled_at=snapshot.canceled_at,
         ended_at=snapshot.ended_at,
-        past_due_since=_past_due_since(existing, snapshot, observed_at),
+        past_due_since=_past_due_since(existing, snapshot, observation, payment_failed_at),
         created=snapshot.created,
     )
-    uow.accounts.ensure(account_id, observed_at)
-    uow.subscriptions.save(subscription, stripe_state_at=observed_at, now=observed_at)
-    if subscription != existing:
-        uow.accounts.bump_state(account_id, observed_at)
-    return subscription
+    state_at = max(observation.at, recorded.state_at) if recorded else observation.at
+    uow.subscriptions.save(subscription, stripe_state_at=state_at, now=now)
+    if subscription == existing:
+        return Recorded.UNCHANGED, subscription
+    uow.accounts.bump_state(account_id, now)
+    return Recorded.APPLIED, subscription
 
 
 def _past_due_since(
-    existing: Subscription | None, snapshot: SubscriptionSnapshot, observed_at: datetime
+    existing: Subscription | None,
+    snapshot: SubscriptionSnapshot,
+    observation: Observation,
+    payment_failed_at: datetime | None,
 ) -> datetime | None:
+    """The grace period runs from the first failed payment of this bout."""
     if snapshot.status is not SubscriptionStatus.PAST_DUE:
         return None
+    candidates = [t for t in (payment_failed_at,) if t is not None]
     if existing is not None and existing.past_due_since is not None:
-        return existing.past_due_since
-    return observed_at
+        candidates.append(existing.past_due_since)
+    return min(candidates) if candidates else observation.at

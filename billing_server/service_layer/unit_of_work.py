@@ -10,6 +10,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from billing_server.adapters.event_inbox import AbstractEventInbox, SqlAlchemyEventInbox
 from billing_server.adapters.repositories import (
     AbstractAccountRepository,
     AbstractAuditLog,
@@ -28,6 +29,7 @@ class AbstractUnitOfWork(abc.ABC):
     subscriptions: AbstractSubscriptionRepository
     idempotency: AbstractIdempotencyStore
     audit: AbstractAuditLog
+    events: AbstractEventInbox
 
     def __enter__(self) -> Self:
         return self
@@ -63,6 +65,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.subscriptions = SqlAlchemySubscriptionRepository(self.session)
         self.idempotency = SqlAlchemyIdempotencyStore(self.session)
         self.audit = SqlAlchemyAuditLog(self.session)
+        self.events = SqlAlchemyEventInbox(self.session)
         return super().__enter__()
 
     def __exit__(

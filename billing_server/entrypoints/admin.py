@@ -1,0 +1,176 @@
+"""`billing-admin`: the operator's commands."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from billing_server.adapters import migrations
+from billing_server.adapters.catalog_file import CatalogError, load_catalog
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.stripe_catalog import StripeCatalog
+from billing_server.bootstrap import bootstrap, stripe_client
+from billing_server.config import ConfigError, Settings
+from billing_server.domain.errors import BillingError
+from billing_server.entrypoints.serve import configure_logging
+from billing_server.service_layer.catalog_sync import sync_catalog
+from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
+from billing_server.service_layer.retention import clean_up
+
+# Exit codes scripts can rely on.
+OK, FAILED, MISCONFIGURED = 0, 1, 2
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(text: str) -> timedelta:
+    """Parses 90s, 15m, 72h or 30d."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 72h or 30d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def admin_main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        command: Callable[[Settings, argparse.Namespace], int] = args.run
+        return command(settings, args)
+    except (ConfigError, CatalogError) as exc:
+        print(f"billing-admin: {exc}", file=sys.stderr)
+        return MISCONFIGURED
+    except BillingError as exc:
+        print(f"billing-admin: {exc}", file=sys.stderr)
+        return FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billing-admin", description="Operates paymentsvc.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "migrate", help="upgrade the database schema to the latest revision"
+    ).set_defaults(run=_migrate)
+    commands.add_parser(
+        "schema-status", help="print the schema revision; exit 1 when it is behind"
+    ).set_defaults(run=_schema_status)
+
+    catalog = commands.add_parser("catalog", help="the plan catalogue in Stripe")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    sync = catalog_commands.add_parser(
+        "sync", help="create or update Stripe products and prices for every priced plan"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="show what would change")
+    sync.set_defaults(run=_catalog_sync)
+
+    events = commands.add_parser("events", help="the webhook inbox")
+    event_commands = events.add_subparsers(dest="events_command", required=True)
+    replay = event_commands.add_parser(
+        "replay", help="apply events from Stripe's Events API that were never delivered"
+    )
+    replay.add_argument(
+        "--since", type=duration, required=True, help="how far back, e.g. 72h (Stripe keeps 30d)"
+    )
+    replay.set_defaults(run=_events_replay)
+    retry = event_commands.add_parser("retry", help="apply stored events that failed or waited")
+    retry.add_argument("--limit", type=int, default=1000, help="at most this many events")
+    retry.set_defaults(run=_events_retry)
+
+    commands.add_parser(
+        "cleanup",
+        help="delete processed events and idempotency records past their retention",
+    ).set_defaults(run=_cleanup)
+    return parser
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url, settings)
+    try:
+        before = migrations.current_revisions(engine)
+        migrations.upgrade(engine)
+        after = migrations.current_revisions(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"schema already at head ({', '.join(sorted(after))})")
+    else:
+        print(f"schema migrated to {', '.join(sorted(after))}")
+    return OK
+
+
+def _schema_status(settings: Settings, args: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url, settings)
+    try:
+        current = migrations.current_revisions(engine)
+        heads = migrations.head_revisions(engine)
+    finally:
+        engine.dispose()
+    print(f"current: {', '.join(sorted(current)) or 'none'}; head: {', '.join(sorted(heads))}")
+    return OK if current == heads else FAILED
+
+
+def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
+    catalog = load_catalog(settings.plans_file)
+    changes = sync_catalog(catalog, StripeCatalog(stripe_client(settings)), dry_run=args.dry_run)
+    for change in changes:
+        print(f"{change.plan}: {change.action} ({change.detail})")
+    pending = [c for c in changes if c.action != "unchanged"]
+    if not pending:
+        print("catalogue in sync: nothing to change")
+    elif args.dry_run:
+        print(f"dry run: {len(pending)} change(s) not applied")
+    else:
+        print(f"applied {len(pending)} change(s)")
+    return OK
+
+
+def _events_replay(settings: Settings, args: argparse.Namespace) -> int:
+    app = bootstrap(settings)
+    try:
+        since = app.deps.clock() - args.since
+        print(f"listing Stripe events since {since.isoformat(timespec='seconds')} ...", flush=True)
+        report = replay_missed_events(app.deps, since)
+    finally:
+        app.close()
+    print(
+        f"listed {report.listed}, already stored {report.already_stored}, "
+        f"applied {report.applied}, failed {report.failed}"
+    )
+    return FAILED if report.failed else OK
+
+
+def _events_retry(settings: Settings, args: argparse.Namespace) -> int:
+    app = bootstrap(settings)
+    try:
+        report = retry_events(app.deps, args.limit)
+    finally:
+        app.close()
+    print(
+        f"retried {report.attempted}: applied {report.applied}, "
+        f"still waiting for their customer {report.deferred}, failed {report.failed}"
+    )
+    return FAILED if report.failed else OK
+
+
+def _cleanup(settings: Settings, args: argparse.Namespace) -> int:
+    app = bootstrap(settings)
+    try:
+        report = clean_up(
+            app.deps,
+            processed_events_older_than=timedelta(days=settings.event_retention_days),
+            idempotency_records_older_than=timedelta(hours=settings.idempotency_retention_hours),
+        )
+    finally:
+        app.close()
+    print(
+        f"deleted {report.events_deleted} processed event(s) older than "
+        f"{settings.event_retention_days} days and {report.idempotency_records_deleted} "
+        f"idempotency record(s) older than {settings.idempotency_retention_hours} hours"
+    )
+    return OK
