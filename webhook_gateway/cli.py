@@ -1,0 +1,45 @@
+"""`webhook-gateway`: serves the gateway with uvicorn (uvloop and httptools)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from webhook_gateway.config import GatewayConfigError, GatewaySettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="webhook-gateway",
+        description="Receives Stripe webhooks and forwards them to the billing server.",
+    ).parse_args(argv)
+    try:
+        settings = GatewaySettings.from_env()
+    except GatewayConfigError as exc:
+        print(f"webhook-gateway: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # uvicorn handles SIGTERM itself: it stops accepting, lets requests in
+    # flight finish, runs the lifespan shutdown (closing the gRPC channel)
+    # and exits 0.
+    uvicorn.run(
+        "webhook_gateway.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,72 @@
+"""Gateway settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Stripe's own default: a signature older than five minutes is refused, which
+# bounds how long a captured request can be replayed.
+DEFAULT_TOLERANCE_S = 300
+
+
+class GatewayConfigError(ValueError):
+    """The environment does not describe a gateway that can start."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    host: str
+    port: int
+    workers: int
+    webhook_path: str
+    # Several secrets are accepted while an endpoint's secret is rotated.
+    webhook_secrets: tuple[str, ...]
+    tolerance_s: int
+    max_body_bytes: int
+    billing_target: str
+    forward_timeout_s: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
+        env = os.environ if env is None else env
+        problems: list[str] = []
+
+        def number(name: str, default: float, *, whole: bool = True) -> float:
+            raw = env.get(name)
+            if not raw:
+                return default
+            try:
+                value = int(raw) if whole else float(raw)
+            except ValueError:
+                problems.append(f"{name} must be a {'whole ' if whole else ''}number, got {raw!r}")
+                return default
+            if value <= 0:
+                problems.append(f"{name} must be positive, got {value}")
+            return value
+
+        secrets = tuple(
+            s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip()
+        )
+        if not secrets:
+            problems.append("STRIPE_WEBHOOK_SECRET is required (comma-separate several to rotate)")
+        path = env.get("PAYMENTSVC_WEBHOOK_PATH", "/stripe/webhook")
+        if not path.startswith("/"):
+            problems.append(f"PAYMENTSVC_WEBHOOK_PATH must start with '/', got {path!r}")
+        settings = cls(
+            host=env.get("PAYMENTSVC_GATEWAY_HOST", "127.0.0.1"),
+            port=int(number("PAYMENTSVC_GATEWAY_PORT", 8080)),
+            workers=int(number("PAYMENTSVC_GATEWAY_WORKERS", 1)),
+            webhook_path=path,
+            webhook_secrets=secrets,
+            tolerance_s=int(number("PAYMENTSVC_WEBHOOK_TOLERANCE", DEFAULT_TOLERANCE_S)),
+            max_body_bytes=int(number("PAYMENTSVC_WEBHOOK_MAX_BODY_BYTES", 1 << 20)),
+            billing_target=env.get("PAYMENTSVC_BILLING_TARGET", "127.0.0.1:50051"),
+            forward_timeout_s=number("PAYMENTSVC_FORWARD_TIMEOUT", 10.0, whole=False),
+            log_level=env.get("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+        )
+        if problems:
+            raise GatewayConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+        return settings

@@ -1,0 +1,81 @@
+"""Forwarding verified events to the billing server over gRPC."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
+
+INGEST_SERVICE = "billing.v1.WebhookIngestService"
+
+
+class Verdict(enum.Enum):
+    RECORDED = "recorded"
+    # The server refused the payload itself: a retry would meet the same fate.
+    REJECTED = "rejected"
+    # The server is down or failed: Stripe must retry.
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    verdict: Verdict
+    event_id: str = ""
+    outcome: str = ""
+    detail: str = ""
+
+
+class EventForwarder:
+    """One gRPC channel to the billing server, opened and closed with the app."""
+
+    def __init__(self, target: str, timeout_s: float) -> None:
+        self._target = target
+        self._timeout_s = timeout_s
+        self._channel: grpc.aio.Channel | None = None
+
+    async def open(self) -> None:
+        self._channel = grpc.aio.insecure_channel(self._target)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            raise RuntimeError("forwarder is not open")
+        return self._channel
+
+    async def forward(self, payload: bytes) -> Forwarded:
+        stub = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(self.channel)
+        try:
+            response = await stub.IngestEvent(
+                webhook_ingest_pb2.IngestEventRequest(payload=payload), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                return Forwarded(Verdict.REJECTED, detail=error.details() or "")
+            return Forwarded(Verdict.RETRY, detail=error.code().name)
+        outcome = webhook_ingest_pb2.IngestOutcome.Name(response.outcome)
+        return Forwarded(
+            Verdict.RECORDED,
+            event_id=response.event_id,
+            outcome=outcome.removeprefix("INGEST_OUTCOME_").lower(),
+        )
+
+    async def ready(self) -> bool:
+        """True when the billing server reports its ingest service SERVING."""
+        stub: Any = health_pb2_grpc.HealthStub(self.channel)  # the stubs' types omit Check
+        try:
+            answer = await stub.Check(
+                health_pb2.HealthCheckRequest(service=INGEST_SERVICE), timeout=2
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
