@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -28,8 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # uvicorn handles SIGTERM itself: it stops accepting, lets requests in
-    # flight finish, runs the lifespan shutdown (closing the gRPC channel)
-    # and exits 0.
+    # flight finish and runs the lifespan shutdown (closing the gRPC channel).
+    # Then it re-raises the signal to the handler it found; this one lets
+    # the process end normally, with exit code 0.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _after_graceful_shutdown)
     uvicorn.run(
         "webhook_gateway.app:create_app_from_env",
         factory=True,
@@ -43,3 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=False,
     )
     return 0
+
+
+def _after_graceful_shutdown(signum: int, frame: FrameType | None) -> None:
+    logging.getLogger("webhook_gateway").info("stopped after signal %d", signum)

@@ -117,6 +117,51 @@ def billing_server(
     server.process.stop()
 
 
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    process: Process
+    secrets: tuple[str, ...]
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}/stripe/webhook"
+
+
+def gateway_env(billing_target: str, port: int, secrets: tuple[str, ...]) -> dict[str, str]:
+    return {
+        "STRIPE_WEBHOOK_SECRET": ",".join(secrets),
+        "PAYMENTSVC_BILLING_TARGET": billing_target,
+        "PAYMENTSVC_GATEWAY_HOST": "127.0.0.1",
+        "PAYMENTSVC_GATEWAY_PORT": str(port),
+    }
+
+
+def start_gateway(env: dict[str, str], logs: Path) -> Gateway:
+    url = f"http://127.0.0.1:{env['PAYMENTSVC_GATEWAY_PORT']}"
+    process = Process("webhook-gateway", ["webhook-gateway"], env, logs)
+    try:
+        with httpx.Client(base_url=url, timeout=2) as http:
+            wait_until(
+                lambda: process.running() and http.get("/healthz").is_success,
+                20,
+                "webhook-gateway",
+            )
+    except Exception:
+        process.stop()
+        raise
+    return Gateway(url, process, tuple(env["STRIPE_WEBHOOK_SECRET"].split(",")))
+
+
+@pytest.fixture(scope="session")
+def gateway(billing_server: BillingServer, e2e_logs: Path) -> Iterator[Gateway]:
+    # Two secrets, as during a rotation: both must be accepted.
+    secrets = ("whsec_test_current", "whsec_test_previous")
+    running = start_gateway(gateway_env(billing_server.target, free_port(), secrets), e2e_logs)
+    yield running
+    running.process.stop()
+
+
 @pytest.fixture(scope="session")
 def channel(billing_server: BillingServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(billing_server.target) as chan:
