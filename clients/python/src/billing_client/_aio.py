@@ -1,0 +1,197 @@
+"""The asyncio client, over a grpc.aio channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_client import _channel, _convert
+from billing_client._cache import CacheStats, PlanCache
+from billing_client._channel import TLS, ChannelOptions
+from billing_client._client import DEFAULT_CHECK_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT
+from billing_client._errors import from_rpc_error
+from billing_client._metadata import CallMetadata
+from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve_async
+from billing_client._types import (
+    CancellationTiming,
+    CheckoutSession,
+    Plan,
+    PlanCheck,
+    PortalSession,
+    Proration,
+    Subscription,
+)
+
+
+class AsyncBillingClient:
+    """The asyncio twin of ``BillingClient``: same arguments, same methods,
+    awaited. Create it inside the event loop that uses it; ``async with`` or
+    ``await close()``."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        service_name: str,
+        token: str | None = None,
+        token_provider: Callable[[], str] | None = None,
+        tls: TLS | None = None,
+        insecure: bool = False,
+        check_timeout: float = DEFAULT_CHECK_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        cache: PlanCache | None = None,
+        channel_options: ChannelOptions = (),
+    ) -> None:
+        if token is not None and token_provider is not None:
+            raise ValueError("give token or token_provider, not both")
+        self.target = target
+        self.check_timeout = check_timeout
+        self.timeout = timeout
+        self.cache = cache if cache is not None else PlanCache()
+        self._metadata = CallMetadata(service_name, token, token_provider)
+        self._channel = _channel.aio_channel(
+            target, tls, insecure, _channel.channel_options(max_attempts, channel_options)
+        )
+        self._stub: Any = billing_pb2_grpc.BillingServiceStub(self._channel)
+
+    @property
+    def stats(self) -> CacheStats:
+        """Counters of ``check_access``: hits, misses, rpcs, fallbacks."""
+        return self.cache.stats
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _call(self, method: str, request: Any, timeout: float | None) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request,
+                timeout=self.timeout if timeout is None else timeout,
+                metadata=self._metadata.build(),
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+
+    async def check_plan(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        timeout: float | None = None,
+    ) -> PlanCheck:
+        """Asks the server, uncached (see ``BillingClient.check_plan``)."""
+        kind, name = _convert.requirement(plan, feature)
+        return await self._check(account_id, kind, name, timeout)
+
+    async def _check(
+        self, account_id: str, kind: str, name: str, timeout: float | None
+    ) -> PlanCheck:
+        request = _convert.check_plan_request(account_id, kind, name)
+        answer = await self._call(
+            "CheckPlan", request, self.check_timeout if timeout is None else timeout
+        )
+        return _convert.plan_check(answer)
+
+    async def check_access(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        on_unavailable: FailurePolicy = FAIL_CLOSED,
+    ) -> PlanCheck:
+        """Cached, single-flight check with a failure policy (see
+        ``BillingClient.check_access``); concurrent tasks share one call."""
+        kind, name = _convert.requirement(plan, feature)
+        return await resolve_async(
+            self.cache,
+            (account_id, kind, name),
+            lambda: self._check(account_id, kind, name, None),
+            on_unavailable,
+        )
+
+    async def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
+        answer = await self._call("ListPlans", billing_pb2.ListPlansRequest(), timeout)
+        return [_convert.plan(p) for p in answer.plans]
+
+    async def get_subscription(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> Subscription:
+        request = billing_pb2.GetSubscriptionRequest(account_id=account_id)
+        answer = await self._call("GetSubscription", request, timeout)
+        return _convert.subscription(answer.subscription)
+
+    async def create_checkout(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        customer_email: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> CheckoutSession:
+        request = _convert.create_checkout_request(
+            account_id, plan, customer_email, idempotency_key
+        )
+        return _convert.checkout_session(await self._call("CreateCheckout", request, timeout))
+
+    async def confirm_checkout(
+        self, session_id: str, *, account_id: str | None = None, timeout: float | None = None
+    ) -> Subscription:
+        request = billing_pb2.ConfirmCheckoutRequest(
+            session_id=session_id, account_id=account_id or ""
+        )
+        answer = await self._call("ConfirmCheckout", request, timeout)
+        result = _convert.subscription(answer.subscription)
+        self.cache.invalidate(result.account_id)
+        return result
+
+    async def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        proration: Proration | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        request = _convert.change_plan_request(account_id, plan, proration, idempotency_key)
+        answer = await self._call("ChangePlan", request, timeout)
+        self.cache.invalidate(account_id)
+        return _convert.subscription(answer.subscription)
+
+    async def cancel_subscription(
+        self,
+        account_id: str,
+        *,
+        timing: CancellationTiming = CancellationTiming.AT_PERIOD_END,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        request = _convert.cancel_request(account_id, timing, idempotency_key)
+        answer = await self._call("CancelSubscription", request, timeout)
+        self.cache.invalidate(account_id)
+        return _convert.subscription(answer.subscription)
+
+    async def create_portal_session(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> PortalSession:
+        request = billing_pb2.CreatePortalSessionRequest(account_id=account_id)
+        return _convert.portal_session(await self._call("CreatePortalSession", request, timeout))

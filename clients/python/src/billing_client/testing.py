@@ -1,0 +1,455 @@
+"""Test doubles for services that use billing_client.
+
+``FakeBillingClient`` answers every method of ``BillingClient`` from memory,
+so that code protected by ``requires_plan``/``requires_feature`` runs in
+tests without a billing server::
+
+    fake = FakeBillingClient()
+    fake.set_plan("acct_1", "pro")
+    configure(client=fake, async_client=fake.aio)
+
+Its catalogue mirrors the service's default one (free, pro, enterprise);
+pass ``plans=`` for another. ``set_unavailable()`` simulates an outage so
+that failure policies can be tested; fallbacks are counted in ``stats`` as
+with the real client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from billing_client._cache import CacheStats, PlanCache
+from billing_client._convert import requirement
+from billing_client._errors import FailedPrecondition, NotFound, Unavailable
+from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
+from billing_client._types import (
+    CancellationTiming,
+    CheckoutSession,
+    DenialReason,
+    Plan,
+    PlanCheck,
+    PortalSession,
+    Proration,
+    Subscription,
+    SubscriptionStatus,
+)
+
+__all__ = ["DEFAULT_PLANS", "FakeAsyncBillingClient", "FakeBillingClient"]
+
+DEFAULT_PLANS: tuple[Plan, ...] = (
+    Plan("free", "Free", 0, ("projects",), purchasable=False),
+    Plan("pro", "Pro", 10, ("projects", "exports", "api_access"), purchasable=True),
+    Plan(
+        "enterprise",
+        "Enterprise",
+        20,
+        ("projects", "exports", "api_access", "sso", "audit_export"),
+        purchasable=True,
+    ),
+)
+
+_ENTITLING = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE}
+_PERIOD = timedelta(days=30)
+
+
+@dataclasses.dataclass
+class _Account:
+    subscription: Subscription
+    features: tuple[str, ...] | None
+
+
+class FakeBillingClient:
+    """An in-memory ``BillingClient`` (same methods, same errors)."""
+
+    def __init__(
+        self, plans: tuple[Plan, ...] = DEFAULT_PLANS, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.plans = tuple(sorted(plans, key=lambda p: p.rank))
+        # TTL 0: every check sees the latest set_plan, yet the last answers are
+        # kept so that a serve_stale policy behaves as with the real client
+        # (``clock`` lets a test age them).
+        self.cache = PlanCache(ttl=0, clock=clock)
+        self.calls: list[tuple[str, str]] = []
+        self._accounts: dict[str, _Account] = {}
+        self._sessions: dict[str, tuple[str, str, bool]] = {}
+        self._unavailable = False
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # Arranging state -------------------------------------------------------
+
+    def set_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        features: tuple[str, ...] | list[str] | None = None,
+        status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+        current_period_end: datetime | None = None,
+    ) -> Subscription:
+        """Gives the account a subscription to ``plan`` (``features`` replaces
+        the plan's feature list for this account)."""
+        self._plan(plan)
+        now = datetime.now(UTC)
+        with self._lock:
+            previous = self._accounts.get(account_id)
+            version = previous.subscription.state_version + 1 if previous else 1
+            subscription = Subscription(
+                account_id=account_id,
+                plan=plan,
+                status=status,
+                stripe_customer_id=f"cus_fake_{account_id}",
+                stripe_subscription_id=f"sub_fake_{next(self._ids)}",
+                current_period_start=now,
+                current_period_end=current_period_end or now + _PERIOD,
+                cancel_at_period_end=False,
+                canceled_at=now if status is SubscriptionStatus.CANCELED else None,
+                past_due_since=now if status is SubscriptionStatus.PAST_DUE else None,
+                state_version=version,
+                state_updated_at=now,
+            )
+            self._accounts[account_id] = _Account(
+                subscription, tuple(features) if features is not None else None
+            )
+        self.cache.invalidate(account_id)
+        return subscription
+
+    def clear_plan(self, account_id: str) -> None:
+        """The account goes back to having no subscription (the free plan)."""
+        with self._lock:
+            self._accounts.pop(account_id, None)
+        self.cache.invalidate(account_id)
+
+    def set_unavailable(self, unavailable: bool = True) -> None:
+        """While set, every call raises ``Unavailable`` as if the server were down."""
+        self._unavailable = unavailable
+
+    def complete_checkout(self, session_id: str) -> None:
+        """The customer paid: ``confirm_checkout`` will now succeed."""
+        account_id, plan, _ = self._sessions[session_id]
+        self._sessions[session_id] = (account_id, plan, True)
+
+    @property
+    def aio(self) -> FakeAsyncBillingClient:
+        """An ``AsyncBillingClient`` twin sharing this fake's state."""
+        return FakeAsyncBillingClient(self)
+
+    @property
+    def stats(self) -> CacheStats:
+        return self.cache.stats
+
+    def _enter(self, method: str, account_id: str = "") -> None:
+        self.calls.append((method, account_id))
+        if self._unavailable:
+            raise Unavailable("billing service unavailable (fake)", reason="UNAVAILABLE")
+
+    def _plan(self, name: str) -> Plan:
+        for plan in self.plans:
+            if plan.name == name:
+                return plan
+        raise NotFound(f"unknown plan {name!r}", reason="PLAN_NOT_FOUND", metadata={"plan": name})
+
+    # The client's interface ------------------------------------------------
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def check_plan(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        timeout: float | None = None,
+    ) -> PlanCheck:
+        kind, name = requirement(plan, feature)
+        self._enter("check_plan", account_id)
+        return self._answer(account_id, kind, name)
+
+    def check_access(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        on_unavailable: FailurePolicy = FAIL_CLOSED,
+    ) -> PlanCheck:
+        kind, name = requirement(plan, feature)
+
+        def fetch() -> PlanCheck:
+            self._enter("check_plan", account_id)
+            return self._answer(account_id, kind, name)
+
+        return resolve(self.cache, (account_id, kind, name), fetch, on_unavailable)
+
+    def _answer(self, account_id: str, kind: str, name: str) -> PlanCheck:
+        free = next((p for p in self.plans if not p.purchasable), None)
+        with self._lock:
+            account = self._accounts.get(account_id)
+        sub = account.subscription if account else None
+        entitled = sub is not None and sub.status in _ENTITLING
+        current = self._plan(sub.plan) if sub is not None and entitled else free
+        features = (account.features if account else None) or (current.features if current else ())
+        if kind == "plan":
+            needed = self._plan(name)
+            allowed = current is not None and current.rank >= needed.rank
+            required = needed.name
+        else:
+            having = [p for p in self.plans if name in p.features]
+            if not having and name not in features:
+                raise NotFound(
+                    f"no plan includes feature {name!r}",
+                    reason="FEATURE_NOT_FOUND",
+                    metadata={"feature": name},
+                )
+            allowed = name in features
+            required = having[0].name if having else ""
+        reason: DenialReason | None = None
+        if not allowed:
+            if sub is None:
+                reason = DenialReason.NO_SUBSCRIPTION
+            elif sub.status is SubscriptionStatus.CANCELED:
+                reason = DenialReason.SUBSCRIPTION_CANCELED
+            elif not entitled:
+                reason = DenialReason.SUBSCRIPTION_INACTIVE
+            elif kind == "plan":
+                reason = DenialReason.PLAN_TOO_LOW
+            else:
+                reason = DenialReason.FEATURE_NOT_INCLUDED
+        return PlanCheck(
+            allowed=allowed,
+            denial_reason=reason,
+            plan=current.name if current else None,
+            status=sub.status if sub else SubscriptionStatus.NONE,
+            current_period_end=sub.current_period_end if sub else None,
+            state_version=sub.state_version if sub else 0,
+            state_updated_at=sub.state_updated_at if sub else None,
+            required_plan=None if allowed else required or None,
+        )
+
+    def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
+        self._enter("list_plans")
+        return list(self.plans)
+
+    def get_subscription(self, account_id: str, *, timeout: float | None = None) -> Subscription:
+        self._enter("get_subscription", account_id)
+        with self._lock:
+            account = self._accounts.get(account_id)
+        if account is None:
+            raise NotFound(f"account {account_id!r} has no subscription", reason="NO_SUBSCRIPTION")
+        return account.subscription
+
+    def create_checkout(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        customer_email: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> CheckoutSession:
+        self._enter("create_checkout", account_id)
+        if not self._plan(plan).purchasable:
+            raise FailedPrecondition(
+                f"plan {plan!r} cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+            )
+        session_id = f"cs_fake_{next(self._ids)}"
+        self._sessions[session_id] = (account_id, plan, False)
+        return CheckoutSession(
+            session_id=session_id,
+            url=f"https://checkout.fake/{session_id}",
+            expires_at=datetime.now(UTC) + timedelta(hours=24),
+        )
+
+    def confirm_checkout(
+        self, session_id: str, *, account_id: str | None = None, timeout: float | None = None
+    ) -> Subscription:
+        self._enter("confirm_checkout", account_id or "")
+        if session_id not in self._sessions:
+            raise NotFound(f"unknown session {session_id!r}", reason="SESSION_NOT_FOUND")
+        owner, plan, paid = self._sessions[session_id]
+        if account_id is not None and account_id != owner:
+            raise FailedPrecondition(
+                "session of another account", reason="SESSION_ACCOUNT_MISMATCH"
+            )
+        if not paid:
+            raise FailedPrecondition("checkout not complete", reason="CHECKOUT_NOT_COMPLETE")
+        return self.set_plan(owner, plan)
+
+    def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        proration: Proration | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        self._enter("change_plan", account_id)
+        current = self._live(account_id)
+        return self.set_plan(
+            account_id, plan, status=current.status, current_period_end=current.current_period_end
+        )
+
+    def cancel_subscription(
+        self,
+        account_id: str,
+        *,
+        timing: CancellationTiming = CancellationTiming.AT_PERIOD_END,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        self._enter("cancel_subscription", account_id)
+        current = self._live(account_id)
+        if timing is CancellationTiming.IMMEDIATELY:
+            return self.set_plan(account_id, current.plan, status=SubscriptionStatus.CANCELED)
+        with self._lock:
+            account = self._accounts[account_id]
+            account.subscription = dataclasses.replace(
+                current, cancel_at_period_end=True, state_version=current.state_version + 1
+            )
+            result = account.subscription
+        self.cache.invalidate(account_id)
+        return result
+
+    def _live(self, account_id: str) -> Subscription:
+        with self._lock:
+            account = self._accounts.get(account_id)
+        if account is None or account.subscription.status not in _ENTITLING:
+            raise FailedPrecondition("no live subscription", reason="NO_LIVE_SUBSCRIPTION")
+        return account.subscription
+
+    def create_portal_session(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> PortalSession:
+        self._enter("create_portal_session", account_id)
+        return PortalSession(url=f"https://portal.fake/{account_id}")
+
+
+class FakeAsyncBillingClient:
+    """An in-memory ``AsyncBillingClient``; ``FakeBillingClient().aio`` shares state."""
+
+    def __init__(self, fake: FakeBillingClient | None = None) -> None:
+        self.fake = fake if fake is not None else FakeBillingClient()
+
+    @property
+    def stats(self) -> CacheStats:
+        return self.fake.stats
+
+    @property
+    def cache(self) -> PlanCache:
+        return self.fake.cache
+
+    def set_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        features: tuple[str, ...] | list[str] | None = None,
+        status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+    ) -> Subscription:
+        return self.fake.set_plan(account_id, plan, features=features, status=status)
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        pass
+
+    async def check_plan(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        timeout: float | None = None,
+    ) -> PlanCheck:
+        return self.fake.check_plan(account_id, plan=plan, feature=feature)
+
+    async def check_access(
+        self,
+        account_id: str,
+        *,
+        plan: str | None = None,
+        feature: str | None = None,
+        on_unavailable: FailurePolicy = FAIL_CLOSED,
+    ) -> PlanCheck:
+        return self.fake.check_access(
+            account_id, plan=plan, feature=feature, on_unavailable=on_unavailable
+        )
+
+    async def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
+        return self.fake.list_plans()
+
+    async def get_subscription(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> Subscription:
+        return self.fake.get_subscription(account_id)
+
+    async def create_checkout(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        customer_email: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> CheckoutSession:
+        return self.fake.create_checkout(account_id, plan, customer_email=customer_email)
+
+    async def confirm_checkout(
+        self, session_id: str, *, account_id: str | None = None, timeout: float | None = None
+    ) -> Subscription:
+        return self.fake.confirm_checkout(session_id, account_id=account_id)
+
+    async def change_plan(
+        self,
+        account_id: str,
+        plan: str,
+        *,
+        proration: Proration | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        return self.fake.change_plan(account_id, plan, proration=proration)
+
+    async def cancel_subscription(
+        self,
+        account_id: str,
+        *,
+        timing: CancellationTiming = CancellationTiming.AT_PERIOD_END,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        return self.fake.cancel_subscription(account_id, timing=timing)
+
+    async def create_portal_session(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> PortalSession:
+        return self.fake.create_portal_session(account_id)

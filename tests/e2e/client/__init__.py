@@ -1,0 +1,1 @@
+"""The billing_client library against a real billing-server process."""

@@ -1,0 +1,96 @@
+"""FakeBillingClient behaves like the service for the code under test."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from billing_client import (
+    CancellationTiming,
+    DenialReason,
+    FailedPrecondition,
+    NotFound,
+    SubscriptionStatus,
+)
+from billing_client.testing import FakeAsyncBillingClient, FakeBillingClient
+
+pytestmark = pytest.mark.unit
+
+
+def test_accounts_without_subscription_are_on_the_free_plan() -> None:
+    check = FakeBillingClient().check_plan("acct_1", plan="pro")
+
+    assert not check.allowed
+    assert check.plan == "free"
+    assert check.status is SubscriptionStatus.NONE
+    assert check.denial_reason is DenialReason.NO_SUBSCRIPTION
+    assert check.required_plan == "pro"
+
+
+def test_a_higher_plan_satisfies_a_lower_requirement() -> None:
+    fake = FakeBillingClient()
+    fake.set_plan("acct_1", "enterprise")
+
+    assert fake.check_plan("acct_1", plan="pro").allowed
+    assert fake.check_plan("acct_1", feature="sso").allowed
+
+
+def test_features_can_be_set_per_account() -> None:
+    fake = FakeBillingClient()
+    fake.set_plan("acct_1", "pro", features=["beta_reports"])
+
+    assert fake.check_plan("acct_1", feature="beta_reports").allowed
+    assert not fake.check_plan("acct_1", feature="exports").allowed
+
+
+def test_unknown_plans_and_features_are_not_found() -> None:
+    fake = FakeBillingClient()
+
+    with pytest.raises(NotFound) as plan:
+        fake.check_plan("acct_1", plan="gold")
+    with pytest.raises(NotFound) as feature:
+        fake.check_plan("acct_1", feature="teleport")
+
+    assert plan.value.reason == "PLAN_NOT_FOUND"
+    assert feature.value.reason == "FEATURE_NOT_FOUND"
+
+
+def test_canceled_subscriptions_deny() -> None:
+    fake = FakeBillingClient()
+    fake.set_plan("acct_1", "pro", status=SubscriptionStatus.CANCELED)
+
+    check = fake.check_plan("acct_1", plan="pro")
+
+    assert check.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
+
+
+def test_checkout_confirm_change_and_cancel() -> None:
+    fake = FakeBillingClient()
+
+    session = fake.create_checkout("acct_1", "pro")
+    with pytest.raises(FailedPrecondition):
+        fake.confirm_checkout(session.session_id)
+    fake.complete_checkout(session.session_id)
+    confirmed = fake.confirm_checkout(session.session_id, account_id="acct_1")
+    changed = fake.change_plan("acct_1", "enterprise")
+    canceled = fake.cancel_subscription("acct_1", timing=CancellationTiming.IMMEDIATELY)
+
+    assert confirmed.plan == "pro"
+    assert changed.plan == "enterprise"
+    assert changed.state_version > confirmed.state_version
+    assert canceled.status is SubscriptionStatus.CANCELED
+    assert not fake.check_plan("acct_1", plan="pro").allowed
+    assert [p.name for p in fake.list_plans()] == ["free", "pro", "enterprise"]
+    assert fake.create_portal_session("acct_1").url
+
+
+def test_the_async_twin_shares_state() -> None:
+    fake = FakeBillingClient()
+    twin: FakeAsyncBillingClient = fake.aio
+    fake.set_plan("acct_1", "pro")
+
+    check = asyncio.run(twin.check_access("acct_1", plan="pro"))
+
+    assert check.allowed
+    assert fake.calls == [("check_plan", "acct_1")]
