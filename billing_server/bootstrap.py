@@ -8,12 +8,20 @@ import stripe
 
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
+from billing_server.adapters.circuit_breaker import CircuitBreaker
 from billing_server.adapters.database import Database, connect
+from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.config import Settings
 from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+
+
+def stripe_calls(settings: Settings) -> StripeCalls:
+    return StripeCalls(
+        CircuitBreaker(settings.stripe_breaker_failures, settings.stripe_breaker_cooldown_s)
+    )
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
@@ -30,6 +38,8 @@ class Application:
     settings: Settings
     database: Database
     deps: Dependencies
+    # None when a test hands in its own Stripe gateway.
+    stripe_breaker: CircuitBreaker | None
 
     def close(self) -> None:
         self.database.dispose()
@@ -46,12 +56,18 @@ def bootstrap(
     if require_schema_at_head:
         migrations.ensure_at_head(database.engine)
 
+    breaker = None
+    if stripe is None:
+        calls = stripe_calls(settings)
+        breaker = calls.breaker
+        stripe = StripeGateway(stripe_client(settings), calls)
+
     def unit_of_work(write: bool = False) -> AbstractUnitOfWork:
         return SqlAlchemyUnitOfWork(database.writer if write else database.reader)
 
     deps = Dependencies(
         uow=unit_of_work,
-        stripe=stripe or StripeGateway(stripe_client(settings)),
+        stripe=stripe,
         catalog=catalog,
         urls=CheckoutUrls(
             success=settings.success_url,
@@ -59,4 +75,4 @@ def bootstrap(
             portal_return=settings.return_url,
         ),
     )
-    return Application(settings, database, deps)
+    return Application(settings, database, deps, breaker)

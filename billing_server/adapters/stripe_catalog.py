@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import stripe
 
-from billing_server.adapters.stripe_gateway import _call
+from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.domain.plans import Plan, PlanPrice
 
 
@@ -20,11 +20,12 @@ class StripePrice:
 
 
 class StripeCatalog:
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, calls: StripeCalls) -> None:
         self._stripe = client
+        self._call = calls
 
     def price_by_lookup_key(self, lookup_key: str) -> StripePrice | None:
-        prices = _call(
+        prices = self._call(
             "find price",
             lambda: self._stripe.v1.prices.list(
                 {"lookup_keys": [lookup_key], "active": True, "limit": 1}
@@ -43,7 +44,7 @@ class StripeCatalog:
         )
 
     def create_product(self, plan: Plan) -> str:
-        product = _call(
+        product = self._call(
             "create product",
             lambda: self._stripe.v1.products.create(
                 {"name": plan.display_name, "metadata": {"plan": plan.name}}
@@ -54,7 +55,7 @@ class StripeCatalog:
     def create_price(
         self, product_id: str, lookup_key: str, price: PlanPrice, *, transfer: bool
     ) -> str:
-        created = _call(
+        created = self._call(
             "create price",
             lambda: self._stripe.v1.prices.create(
                 {

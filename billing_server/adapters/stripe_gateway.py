@@ -6,32 +6,24 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 import stripe
 from stripe.params import CustomerCreateParams, EventListParams, SubscriptionUpdateParams
 from stripe.params.checkout import SessionCreateParams
 
 from billing_server.adapters import stripe_objects
+from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_port import (
     AbstractStripeGateway,
     CheckoutSession,
     NewCheckout,
     Proration,
 )
-from billing_server.domain.errors import (
-    BillingError,
-    FailedPrecondition,
-    InternalError,
-    NotFound,
-    Unavailable,
-)
+from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.plans import Plan
 from billing_server.domain.subscriptions import SubscriptionSnapshot
-
-T = TypeVar("T")
 
 # Resolved lookup keys are cached briefly: a checkout should not cost an extra
 # Stripe round trip, yet a price moved with `transfer_lookup_key` is picked up.
@@ -51,8 +43,9 @@ def make_client(
 
 
 class StripeGateway(AbstractStripeGateway):
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, calls: StripeCalls) -> None:
         self._stripe = client
+        self._call = calls
         self._prices: dict[str, tuple[str, float]] = {}
         self._prices_lock = threading.Lock()
 
@@ -60,14 +53,14 @@ class StripeGateway(AbstractStripeGateway):
         params: CustomerCreateParams = {"metadata": {"account_id": account_id}}
         if email:
             params["email"] = email
-        customer = _call(
+        customer = self._call(
             "create customer",
             lambda: self._stripe.v1.customers.create(params, {"idempotency_key": idempotency_key}),
         )
         return str(customer.id)
 
     def account_of_customer(self, customer_id: str) -> str | None:
-        customer = _call(
+        customer = self._call(
             "retrieve customer", lambda: self._stripe.v1.customers.retrieve(customer_id)
         ).to_dict()
         if customer.get("deleted"):
@@ -88,7 +81,7 @@ class StripeGateway(AbstractStripeGateway):
             cached = self._prices.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        prices = _call(
+        prices = self._call(
             "find price",
             lambda: self._stripe.v1.prices.list({"lookup_keys": [key], "active": True, "limit": 1}),
         )
@@ -118,7 +111,7 @@ class StripeGateway(AbstractStripeGateway):
             # Copied onto the subscription, so that its webhooks name the account.
             "subscription_data": {"metadata": metadata},
         }
-        session = _call(
+        session = self._call(
             "create checkout session",
             lambda: self._stripe.v1.checkout.sessions.create(
                 params, {"idempotency_key": idempotency_key}
@@ -127,7 +120,7 @@ class StripeGateway(AbstractStripeGateway):
         return stripe_objects.checkout_session(session.to_dict())
 
     def get_checkout_session(self, session_id: str) -> CheckoutSession:
-        session = _call(
+        session = self._call(
             "retrieve checkout session",
             lambda: self._stripe.v1.checkout.sessions.retrieve(
                 session_id, {"expand": ["subscription"]}
@@ -136,7 +129,7 @@ class StripeGateway(AbstractStripeGateway):
         return stripe_objects.checkout_session(session.to_dict())
 
     def get_subscription(self, subscription_id: str) -> SubscriptionSnapshot:
-        subscription = _call(
+        subscription = self._call(
             "retrieve subscription",
             lambda: self._stripe.v1.subscriptions.retrieve(subscription_id),
         )
@@ -154,7 +147,7 @@ class StripeGateway(AbstractStripeGateway):
             "items": [{"id": item_id, "price": price_id}],
             "proration_behavior": proration.value,
         }
-        updated = _call(
+        updated = self._call(
             "update subscription",
             lambda: self._stripe.v1.subscriptions.update(
                 subscription_id, params, {"idempotency_key": idempotency_key}
@@ -165,7 +158,7 @@ class StripeGateway(AbstractStripeGateway):
     def cancel_at_period_end(
         self, subscription_id: str, idempotency_key: str
     ) -> SubscriptionSnapshot:
-        updated = _call(
+        updated = self._call(
             "update subscription",
             lambda: self._stripe.v1.subscriptions.update(
                 subscription_id,
@@ -176,7 +169,7 @@ class StripeGateway(AbstractStripeGateway):
         return stripe_objects.subscription_snapshot(updated.to_dict())
 
     def cancel_now(self, subscription_id: str, idempotency_key: str) -> SubscriptionSnapshot:
-        canceled = _call(
+        canceled = self._call(
             "cancel subscription",
             lambda: self._stripe.v1.subscriptions.cancel(
                 subscription_id, None, {"idempotency_key": idempotency_key}
@@ -185,10 +178,10 @@ class StripeGateway(AbstractStripeGateway):
         return stripe_objects.subscription_snapshot(canceled.to_dict())
 
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
-        return _events(self._stripe, since, types)
+        return _events(self._stripe, self._call, since, types)
 
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
-        session = _call(
+        session = self._call(
             "create portal session",
             lambda: self._stripe.v1.billing_portal.sessions.create(
                 {"customer": customer_id, "return_url": return_url}
@@ -197,64 +190,18 @@ class StripeGateway(AbstractStripeGateway):
         return str(session.url)
 
 
-def _events(client: stripe.StripeClient, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
+def _events(
+    client: stripe.StripeClient, calls: StripeCalls, since: datetime, types: Sequence[str]
+) -> Iterator[bytes]:
     params: EventListParams = {
         "created": {"gte": int(since.timestamp())},
         "types": list(types),
         "limit": 100,
     }
     while True:
-        page = _call("list events", functools.partial(client.v1.events.list, params.copy()))
+        page = calls("list events", functools.partial(client.v1.events.list, params.copy()))
         for event in page.data:
             yield json.dumps(event.to_dict()).encode()
         if not page.has_more or not page.data:
             return
         params["starting_after"] = page.data[-1].id
-
-
-def _call(operation: str, request: Callable[[], T]) -> T:
-    """Runs one Stripe request, turning stripe's errors into the domain's."""
-    try:
-        return request()
-    except stripe.InvalidRequestError as exc:
-        raise _invalid_request(operation, exc) from exc
-    except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
-        raise Unavailable(
-            f"Stripe is unreachable ({operation}); retry later", reason="STRIPE_UNAVAILABLE"
-        ) from exc
-    except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-        raise InternalError(
-            f"Stripe rejected the service's credentials ({operation})",
-            reason="STRIPE_CREDENTIALS_REJECTED",
-        ) from exc
-    except stripe.StripeError as exc:
-        status = exc.http_status or 0
-        if status >= 500 or status == 0:
-            raise Unavailable(
-                f"Stripe failed ({operation}); retry later", reason="STRIPE_UNAVAILABLE"
-            ) from exc
-        raise FailedPrecondition(
-            f"Stripe refused to {operation}: {exc.user_message or 'request declined'}",
-            reason="STRIPE_DECLINED",
-        ) from exc
-
-
-def _invalid_request(operation: str, exc: stripe.InvalidRequestError) -> BillingError:
-    if exc.code == "resource_missing":
-        return NotFound(
-            f"Stripe has no such object ({operation})",
-            reason="STRIPE_RESOURCE_MISSING",
-            metadata={"param": exc.param or ""},
-        )
-    if exc.code == "idempotency_key_in_use":
-        return Unavailable(
-            f"a concurrent request is using the same key ({operation}); retry",
-            reason="STRIPE_IDEMPOTENCY_KEY_IN_USE",
-        )
-    # Stripe's own message explains the conflict (for example a subscription
-    # that is already canceled) and holds no secrets.
-    return FailedPrecondition(
-        f"Stripe refused to {operation}: {exc.user_message or 'invalid request'}",
-        reason="STRIPE_INVALID_REQUEST",
-        metadata={"stripe_code": exc.code or ""},
-    )

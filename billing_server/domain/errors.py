@@ -55,6 +55,25 @@ class PermissionDenied(BillingError):
     default_reason = "PERMISSION_DENIED"
 
 
+class Unauthenticated(BillingError):
+    grpc_code = "UNAUTHENTICATED"
+    default_reason = "UNAUTHENTICATED"
+
+
+class ResourceExhausted(BillingError):
+    grpc_code = "RESOURCE_EXHAUSTED"
+    default_reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after_s: float, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason, metadata={"retry_after_s": f"{retry_after_s:.3f}"})
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(BillingError):
+    grpc_code = "DEADLINE_EXCEEDED"
+    default_reason = "DEADLINE_EXCEEDED"
+
+
 class Aborted(BillingError):
     """A concurrent request holds what this one needs; the caller may retry."""
 

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
+from billing_server.adapters.circuit_breaker import CircuitBreaker
+from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import NewCheckout, Proration
@@ -34,9 +36,13 @@ def client(emulator: RunningEmulator) -> stripe.StripeClient:
     return make_client(KEY, emulator.url, timeout_s=5, max_network_retries=0)
 
 
+def calls() -> StripeCalls:
+    return StripeCalls(CircuitBreaker(failure_threshold=5, cooldown_s=30))
+
+
 @pytest.fixture
 def gateway(client: stripe.StripeClient) -> StripeGateway:
-    return StripeGateway(client)
+    return StripeGateway(client, calls())
 
 
 @pytest.fixture
@@ -52,14 +58,14 @@ def plans() -> Catalog:
 
 @pytest.fixture
 def synced(client: stripe.StripeClient, plans: Catalog) -> Catalog:
-    sync_catalog(plans, StripeCatalog(client), dry_run=False)
+    sync_catalog(plans, StripeCatalog(client, calls()), dry_run=False)
     return plans
 
 
 def test_catalog_sync_creates_then_changes_nothing(
     emulator: RunningEmulator, client: stripe.StripeClient, plans: Catalog
 ) -> None:
-    stripe_catalog = StripeCatalog(client)
+    stripe_catalog = StripeCatalog(client, calls())
     dry = sync_catalog(plans, stripe_catalog, dry_run=True)
     assert [c.action for c in dry] == ["create", "create"]
     before = emulator.control.route_count("POST /v1/prices")
@@ -78,9 +84,9 @@ def test_a_changed_amount_replaces_the_price(
         [Plan("pro", "Pro", 10, price_lookup_key=pro.price_lookup_key, price=PlanPrice(1500))]
     )
     old_price = gateway.price_id_for(pro)
-    changes = sync_catalog(repriced, StripeCatalog(client), dry_run=False)
+    changes = sync_catalog(repriced, StripeCatalog(client, calls()), dry_run=False)
     assert changes[0].action == "replace price"
-    fresh_gateway = StripeGateway(client)  # no cached lookups
+    fresh_gateway = StripeGateway(client, calls())  # no cached lookups
     assert fresh_gateway.price_id_for(pro) != old_price
 
 
@@ -146,6 +152,6 @@ def test_stripe_errors_become_domain_errors(gateway: StripeGateway) -> None:
 
 
 def test_an_unreachable_stripe_is_unavailable() -> None:
-    dead = StripeGateway(make_client(KEY, f"http://127.0.0.1:{free_port()}", 2, 0))
+    dead = StripeGateway(make_client(KEY, f"http://127.0.0.1:{free_port()}", 2, 0), calls())
     with pytest.raises(Unavailable):
         dead.create_customer("acct", None, uuid.uuid4().hex)

@@ -1,0 +1,120 @@
+"""Every Stripe request goes through here: deadline, breaker, 429 backoff, errors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import stripe
+
+from billing_server import deadlines
+from billing_server.adapters.circuit_breaker import CircuitBreaker
+from billing_server.domain.errors import (
+    BillingError,
+    FailedPrecondition,
+    InternalError,
+    NotFound,
+    Unavailable,
+)
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class StripeCalls:
+    def __init__(
+        self,
+        breaker: CircuitBreaker,
+        *,
+        rate_limit_retries: int = 3,
+        backoff_s: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.breaker = breaker
+        self._rate_limit_retries = rate_limit_retries
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+
+    def __call__(self, operation: str, request: Callable[[], T]) -> T:
+        """Runs one Stripe request, turning stripe's errors into the domain's."""
+        deadlines.check(f"calling Stripe ({operation})")
+        if not self.breaker.allow():
+            raise Unavailable(
+                f"Stripe is failing; {operation} fails fast until it recovers",
+                reason="STRIPE_CIRCUIT_OPEN",
+            )
+        attempt = 0
+        while True:
+            try:
+                result = request()
+            except stripe.RateLimitError as exc:
+                # Our own request rate, not Stripe failing: back off, and do
+                # not count it against Stripe's health.
+                delay = self._backoff_s * 2**attempt
+                left = deadlines.remaining()
+                if attempt >= self._rate_limit_retries or (left is not None and left < delay):
+                    self.breaker.record_neutral()
+                    raise Unavailable(
+                        f"Stripe is rate limiting ({operation}); retry later",
+                        reason="STRIPE_RATE_LIMITED",
+                    ) from exc
+                attempt += 1
+                self._sleep(delay)
+                continue
+            except stripe.StripeError as exc:
+                error = _translate(operation, exc)
+                if isinstance(error, Unavailable):
+                    self.breaker.record_failure()
+                else:
+                    self.breaker.record_success()  # Stripe answered
+                raise error from exc
+            except BaseException:
+                self.breaker.record_neutral()
+                raise
+            self.breaker.record_success()
+            return result
+
+
+def _translate(operation: str, exc: stripe.StripeError) -> BillingError:
+    if isinstance(exc, stripe.InvalidRequestError):
+        return _invalid_request(operation, exc)
+    if isinstance(exc, stripe.APIConnectionError):
+        # Includes timeouts: the stripe library's own retries are spent.
+        return Unavailable(
+            f"Stripe is unreachable ({operation}); retry later", reason="STRIPE_UNAVAILABLE"
+        )
+    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        return InternalError(
+            f"Stripe rejected the service's credentials ({operation})",
+            reason="STRIPE_CREDENTIALS_REJECTED",
+        )
+    status = exc.http_status or 0
+    if status >= 500 or status == 0:
+        return Unavailable(f"Stripe failed ({operation}); retry later", reason="STRIPE_UNAVAILABLE")
+    return FailedPrecondition(
+        f"Stripe refused to {operation}: {exc.user_message or 'request declined'}",
+        reason="STRIPE_DECLINED",
+    )
+
+
+def _invalid_request(operation: str, exc: stripe.InvalidRequestError) -> BillingError:
+    if exc.code == "resource_missing":
+        return NotFound(
+            f"Stripe has no such object ({operation})",
+            reason="STRIPE_RESOURCE_MISSING",
+            metadata={"param": exc.param or ""},
+        )
+    if exc.code == "idempotency_key_in_use":
+        return Unavailable(
+            f"a concurrent request is using the same key ({operation}); retry",
+            reason="STRIPE_IDEMPOTENCY_KEY_IN_USE",
+        )
+    # Stripe's own message explains the conflict (for example a subscription
+    # that is already canceled) and holds no secrets.
+    return FailedPrecondition(
+        f"Stripe refused to {operation}: {exc.user_message or 'invalid request'}",
+        reason="STRIPE_INVALID_REQUEST",
+        metadata={"stripe_code": exc.code or ""},
+    )
