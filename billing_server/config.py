@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from billing_server.domain.rate_limits import parse_limits
+
 # Local development talks to the bundled Stripe emulator with this key when
 # no STRIPE_API_KEY is set; the emulator accepts any sk_test_ key.
 EMULATOR_API_KEY = "sk_test_paymentsvc_emulator"
@@ -40,9 +42,21 @@ class Settings:
     stripe_api_base: str | None
     stripe_timeout_s: float
     stripe_max_network_retries: int
+    stripe_breaker_failures: int
+    stripe_breaker_cooldown_s: float
     stripe_webhook_secret: str | None
     secret_key: str | None
-    jwt_secret_key: str | None
+    # Verification keys; the first also signs tokens (`billing-admin issue-token`).
+    jwt_keys: tuple[str, ...]
+    jwt_audience: str
+    jwt_leeway_s: int
+    rate_limits: str
+    max_deadline_s: float
+    shutdown_grace_s: float
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    # Set: clients must present a certificate signed by this CA (mutual TLS).
+    tls_client_ca_file: Path | None
     success_url: str
     cancel_url: str
     return_url: str
@@ -78,9 +92,23 @@ class Settings:
             stripe_api_base=env.get("PAYMENTSVC_STRIPE_API_BASE") or default_base,
             stripe_timeout_s=reader.number("PAYMENTSVC_STRIPE_TIMEOUT", 10.0),
             stripe_max_network_retries=reader.integer("PAYMENTSVC_STRIPE_MAX_RETRIES", 2),
+            stripe_breaker_failures=reader.integer("PAYMENTSVC_STRIPE_BREAKER_FAILURES", 5),
+            stripe_breaker_cooldown_s=reader.number("PAYMENTSVC_STRIPE_BREAKER_COOLDOWN", 30.0),
             stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
             secret_key=env.get("SECRET_KEY") or None,
-            jwt_secret_key=env.get("JWT_SECRET_KEY") or None,
+            jwt_keys=tuple(
+                k.strip() for k in env.get("JWT_SECRET_KEY", "").split(",") if k.strip()
+            ),
+            jwt_audience=reader.text("PAYMENTSVC_JWT_AUDIENCE", "paymentsvc"),
+            jwt_leeway_s=reader.integer("PAYMENTSVC_JWT_LEEWAY", 30),
+            rate_limits=reader.text(
+                "PAYMENTSVC_RATE_LIMITS", "default=200/400,CheckPlan=5000/10000"
+            ),
+            max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
+            shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
+            tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
+            tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
+            tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),
             success_url=_with_session_placeholder(
                 reader.text(
                     "PAYMENTSVC_SUCCESS_URL",
@@ -97,6 +125,16 @@ class Settings:
                 "PAYMENTSVC_IDEMPOTENCY_RETENTION_HOURS", 24
             ),
         )
+        if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+            reader.problems.append(
+                "PAYMENTSVC_TLS_CERT_FILE and PAYMENTSVC_TLS_KEY_FILE go together"
+            )
+        if settings.tls_client_ca_file is not None and settings.tls_cert_file is None:
+            reader.problems.append("PAYMENTSVC_TLS_CLIENT_CA_FILE needs the server's own TLS files")
+        try:
+            parse_limits(settings.rate_limits)
+        except ValueError as exc:
+            reader.problems.append(f"PAYMENTSVC_RATE_LIMITS: {exc}")
         reader.raise_problems()
         return settings
 
@@ -119,6 +157,15 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self.env.get(name) or default
+
+    def path(self, name: str) -> Path | None:
+        raw = self.env.get(name)
+        if not raw:
+            return None
+        path = Path(raw)
+        if not path.is_file():
+            self.problems.append(f"{name}: no such file {raw!r}")
+        return path
 
     def integer(self, name: str, default: int) -> int:
         raw = self.env.get(name)

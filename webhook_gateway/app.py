@@ -21,7 +21,9 @@ log = logging.getLogger("webhook_gateway")
 
 
 def create_app(settings: GatewaySettings, forwarder: EventForwarder | None = None) -> Starlette:
-    forwarder = forwarder or EventForwarder(settings.billing_target, settings.forward_timeout_s)
+    forwarder = forwarder or EventForwarder(
+        settings.billing_target, settings.forward_timeout_s, settings.billing_token
+    )
 
     async def receive_webhook(request: Request) -> Response:
         try:

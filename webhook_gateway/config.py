@@ -26,6 +26,8 @@ class GatewaySettings:
     tolerance_s: int
     max_body_bytes: int
     billing_target: str
+    # The gateway's service token (scope billing.ingest) for the server.
+    billing_token: str | None
     forward_timeout_s: float
     log_level: str
 
@@ -64,6 +66,7 @@ class GatewaySettings:
             tolerance_s=int(number("PAYMENTSVC_WEBHOOK_TOLERANCE", DEFAULT_TOLERANCE_S)),
             max_body_bytes=int(number("PAYMENTSVC_WEBHOOK_MAX_BODY_BYTES", 1 << 20)),
             billing_target=env.get("PAYMENTSVC_BILLING_TARGET", "127.0.0.1:50051"),
+            billing_token=env.get("PAYMENTSVC_BILLING_TOKEN") or None,
             forward_timeout_s=number("PAYMENTSVC_FORWARD_TIMEOUT", 10.0, whole=False),
             log_level=env.get("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
         )

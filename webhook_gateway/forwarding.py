@@ -33,9 +33,10 @@ class Forwarded:
 class EventForwarder:
     """One gRPC channel to the billing server, opened and closed with the app."""
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    def __init__(self, target: str, timeout_s: float, token: str | None = None) -> None:
         self._target = target
         self._timeout_s = timeout_s
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._channel: grpc.aio.Channel | None = None
 
     async def open(self) -> None:
@@ -56,11 +57,15 @@ class EventForwarder:
         stub = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(self.channel)
         try:
             response = await stub.IngestEvent(
-                webhook_ingest_pb2.IngestEventRequest(payload=payload), timeout=self._timeout_s
+                webhook_ingest_pb2.IngestEventRequest(payload=payload),
+                timeout=self._timeout_s,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 return Forwarded(Verdict.REJECTED, detail=error.details() or "")
+            # Our own credentials are refused: a configuration error that
+            # Stripe's retries will outlast once it is fixed.
             return Forwarded(Verdict.RETRY, detail=error.code().name)
         outcome = webhook_ingest_pb2.IngestOutcome.Name(response.outcome)
         return Forwarded(

@@ -6,13 +6,14 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.stripe_catalog import StripeCatalog
-from billing_server.bootstrap import bootstrap, stripe_client
+from billing_server.adapters.tokens import Scope, issue_token
+from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.entrypoints.serve import configure_logging
@@ -82,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--limit", type=int, default=1000, help="at most this many events")
     retry.set_defaults(run=_events_retry)
 
+    issue = commands.add_parser(
+        "issue-token", help="mint a service token (JWT signed with the first JWT_SECRET_KEY)"
+    )
+    issue.add_argument("--service", required=True, help="the calling service's name (sub)")
+    issue.add_argument(
+        "--scope",
+        required=True,
+        help="comma-separated: read (CheckPlan, GetSubscription, ListPlans), write (checkout, "
+        "change, cancel, portal, confirm), ingest (the webhook gateway only)",
+    )
+    issue.add_argument("--ttl", type=duration, default=timedelta(days=30), help="e.g. 30d")
+    issue.set_defaults(run=_issue_token)
+
     commands.add_parser(
         "cleanup",
         help="delete processed events and idempotency records past their retention",
@@ -117,7 +131,11 @@ def _schema_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.plans_file)
-    changes = sync_catalog(catalog, StripeCatalog(stripe_client(settings)), dry_run=args.dry_run)
+    changes = sync_catalog(
+        catalog,
+        StripeCatalog(stripe_client(settings), stripe_calls(settings)),
+        dry_run=args.dry_run,
+    )
     for change in changes:
         print(f"{change.plan}: {change.action} ({change.detail})")
     pending = [c for c in changes if c.action != "unchanged"]
@@ -156,6 +174,30 @@ def _events_retry(settings: Settings, args: argparse.Namespace) -> int:
         f"still waiting for their customer {report.deferred}, failed {report.failed}"
     )
     return FAILED if report.failed else OK
+
+
+_SCOPE_NAMES = {"read": Scope.READ, "write": Scope.WRITE, "ingest": Scope.INGEST}
+
+
+def _issue_token(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.jwt_keys:
+        raise ConfigError("JWT_SECRET_KEY is not set: there is no key to sign with")
+    names = [n.strip() for n in args.scope.split(",") if n.strip()]
+    unknown = [n for n in names if n not in _SCOPE_NAMES]
+    if unknown or not names:
+        raise ConfigError(f"unknown scope(s) {unknown}: use read, write and/or ingest")
+    # The token goes to stdout alone, so that scripts can capture it.
+    print(
+        issue_token(
+            settings.jwt_keys[0],
+            args.service,
+            [_SCOPE_NAMES[n] for n in names],
+            args.ttl,
+            datetime.now(UTC),
+            settings.jwt_audience,
+        )
+    )
+    return OK
 
 
 def _cleanup(settings: Settings, args: argparse.Namespace) -> int:

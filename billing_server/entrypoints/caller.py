@@ -1,16 +1,17 @@
-"""Who is calling: the name the audit log records."""
+"""The identity of the service making the current call."""
 
 from __future__ import annotations
 
-import grpc
+import contextvars
 
-CALLER_METADATA_KEY = "x-paymentsvc-caller"
-UNKNOWN_CALLER = "unidentified"
+from billing_server.adapters.tokens import Identity
+
+current_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
+    "paymentsvc_identity", default=None
+)
 
 
-def caller_of(context: grpc.ServicerContext) -> str:
-    """The calling service as it names itself in `x-paymentsvc-caller`."""
-    for key, value in context.invocation_metadata() or ():
-        if key == CALLER_METADATA_KEY and isinstance(value, str) and value:
-            return value[:128]
-    return UNKNOWN_CALLER
+def current_caller() -> str:
+    """The calling service as its token names it (the audit log's actor)."""
+    identity = current_identity.get()
+    return identity.service if identity is not None else "unidentified"

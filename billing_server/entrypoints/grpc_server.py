@@ -1,24 +1,41 @@
-"""Builds the gRPC server: billing service, health checking, reflection."""
+"""Builds the gRPC server: our services, health checking, reflection, TLS."""
 
 from __future__ import annotations
 
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
-from billing_server.entrypoints.error_mapping import ErrorMappingInterceptor
 from billing_server.entrypoints.ingest_servicer import WebhookIngestServicer
-from billing_server.entrypoints.metrics import MetricsInterceptor, ServerMetrics
+from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.servicer import BillingServicer
 from billing_server.service_layer.dependencies import Dependencies
 
 BILLING_SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
 INGEST_SERVICE = webhook_ingest_pb2.DESCRIPTOR.services_by_name["WebhookIngestService"].full_name
 SERVICES = (BILLING_SERVICE, INGEST_SERVICE)
+# Reported NOT_SERVING while Stripe's circuit is open, without touching the
+# overall status: a Stripe outage must not get every pod restarted.
+STRIPE_HEALTH = "paymentsvc.stripe"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=self.client_ca.read_bytes() if self.client_ca else None,
+            require_client_auth=self.client_ca is not None,
+        )
 
 
 @dataclass(frozen=True)
@@ -28,26 +45,25 @@ class RunningServer:
     health: health.HealthServicer
 
     def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        status = _status(serving)
         for service in ("", *SERVICES):
             self.health.set(service, status)
 
+    def set_stripe_available(self, available: bool) -> None:
+        self.health.set(STRIPE_HEALTH, _status(available))
+
 
 def create_server(
-    deps: Dependencies, address: str, max_workers: int, metrics: ServerMetrics | None = None
+    deps: Dependencies,
+    address: str,
+    max_workers: int,
+    pipeline: RequestPipeline,
+    tls: TlsFiles | None = None,
 ) -> RunningServer:
     """Binds `address` (port 0 picks a free port) and starts serving."""
-    # The metrics interceptor is outermost so that it sees the final code.
-    interceptors: list[grpc.ServerInterceptor] = [ErrorMappingInterceptor()]
-    if metrics is not None:
-        interceptors.insert(0, MetricsInterceptor(metrics))
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-        interceptors=interceptors,
+        interceptors=[pipeline],
         options=[("grpc.max_receive_message_length", 1 << 20)],
     )
     billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(deps), server)
@@ -59,8 +75,18 @@ def create_server(
     reflection.enable_server_reflection(
         (*SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(address)
+    if tls is None:
+        port = server.add_insecure_port(address)
+    else:
+        port = server.add_secure_port(address, tls.credentials())
     server.start()
     running = RunningServer(server, port, health_servicer)
     running.set_serving(True)
+    running.set_stripe_available(True)
     return running
+
+
+def _status(serving: bool) -> int:
+    if serving:
+        return health_pb2.HealthCheckResponse.SERVING
+    return health_pb2.HealthCheckResponse.NOT_SERVING

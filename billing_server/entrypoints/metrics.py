@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -43,51 +40,12 @@ class ServerMetrics:
             ),
         )
 
+    def observe(self, service: str, method: str, code: grpc.StatusCode, seconds: float) -> None:
+        self.latency.labels(service, method).observe(seconds)
+        self.requests.labels(service, method, code.name).inc()
+
     def serve(self, address: str) -> int:
         """Serves /metrics on `address` (host:port, port 0 picks one); returns the port."""
         host, port = address.rsplit(":", 1)
         server, _thread = start_http_server(int(port), host, registry=self.registry)
         return int(server.server_port)
-
-
-class MetricsInterceptor(grpc.ServerInterceptor):
-    """Counts and times every unary RPC, with the status code it ended with."""
-
-    def __init__(self, metrics: ServerMetrics) -> None:
-        self._metrics = metrics
-
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        behavior = handler.unary_unary
-        service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        requests, latency = self._metrics.requests, self._metrics.latency
-
-        def measured(request: Any, context: grpc.ServicerContext) -> Any:
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                return behavior(request, context)
-            except BaseException:
-                code = _code_of(context)
-                raise
-            finally:
-                latency.labels(service, method).observe(time.perf_counter() - started)
-                requests.labels(service, method, code.name).inc()
-
-        return grpc.unary_unary_rpc_method_handler(
-            measured,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-
-
-def _code_of(context: grpc.ServicerContext) -> grpc.StatusCode:
-    # grpcio's context knows the code an abort set (the type stubs omit it).
-    code = getattr(context, "code", lambda: None)()
-    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN

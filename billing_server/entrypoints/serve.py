@@ -1,4 +1,4 @@
-"""`billing-server`: runs the gRPC server until SIGTERM."""
+"""`billing-server`: runs the gRPC server until SIGTERM, then drains."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ from collections.abc import Sequence
 from types import FrameType
 
 from billing_server.adapters.catalog_file import CatalogError
-from billing_server.bootstrap import bootstrap
+from billing_server.adapters.circuit_breaker import BreakerState
+from billing_server.adapters.tokens import TokenVerifier
+from billing_server.bootstrap import Application, bootstrap
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
-from billing_server.entrypoints.grpc_server import create_server
+from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
+from billing_server.entrypoints.auth import Authenticator
+from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
+from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.metrics import ServerMetrics
+from billing_server.entrypoints.pipeline import RequestPipeline
 
 log = logging.getLogger("billing_server")
-
-SHUTDOWN_GRACE_S = 10.0
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
@@ -36,18 +40,29 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
     metrics = ServerMetrics.create()
     running = create_server(
-        app.deps, settings.grpc_address, settings.grpc_max_workers, metrics=metrics
+        app.deps,
+        settings.grpc_address,
+        settings.grpc_max_workers,
+        pipeline(settings, metrics),
+        tls=_tls(settings),
     )
+    _report_stripe_health(app, running)
+    probe = DatabaseProbe(app.database.engine, running.set_serving)
+    probe.start()
     if settings.metrics_address:
-        metrics_port = metrics.serve(settings.metrics_address)
+        port = metrics.serve(settings.metrics_address)
         log.info(
-            "metrics on http://%s:%d/metrics",
-            settings.metrics_address.rsplit(":", 1)[0],
-            metrics_port,
+            "metrics on http://%s:%d/metrics", settings.metrics_address.rsplit(":", 1)[0], port
         )
+    if not settings.jwt_keys:
+        log.warning("JWT_SECRET_KEY is not set: authentication is OFF (development only)")
     host = settings.grpc_address.rsplit(":", 1)[0]
-    stripe_target = settings.stripe_api_base or "api.stripe.com"
-    log.info("billing-server listening on %s:%d (Stripe: %s)", host, running.port, stripe_target)
+    log.info(
+        "billing-server listening on %s:%d (Stripe: %s)",
+        host,
+        running.port,
+        settings.stripe_api_base or "api.stripe.com",
+    )
     print(f"billing-server listening on {host}:{running.port}", flush=True)
 
     stopping = threading.Event()
@@ -59,11 +74,43 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     stopping.wait()
+    # Load balancers see NOT_SERVING first; calls in flight get the grace
+    # period to finish; new calls are refused from now on.
+    probe.stop()
     running.set_serving(False)
-    running.server.stop(SHUTDOWN_GRACE_S).wait()
+    running.server.stop(settings.shutdown_grace_s).wait()
     app.close()
     log.info("billing-server stopped")
     return 0
+
+
+def pipeline(settings: Settings, metrics: ServerMetrics | None) -> RequestPipeline:
+    verifier = (
+        TokenVerifier(settings.jwt_keys, settings.jwt_audience, settings.jwt_leeway_s)
+        if settings.jwt_keys
+        else None
+    )
+    default, per_method = parse_limits(settings.rate_limits)
+    limiter = RateLimiter(default or Limit(200, 400), per_method)
+    return RequestPipeline(Authenticator(verifier), limiter, metrics, settings.max_deadline_s)
+
+
+def _tls(settings: Settings) -> TlsFiles | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    return TlsFiles(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
+
+
+def _report_stripe_health(app: Application, running: RunningServer) -> None:
+    breaker = app.stripe_breaker
+    if breaker is None:
+        return
+
+    def changed(state: BreakerState) -> None:
+        log.warning("Stripe circuit breaker %s", state.value)
+        running.set_stripe_available(state is not BreakerState.OPEN)
+
+    breaker.on_change(changed)
 
 
 def configure_logging(level: str) -> None:
@@ -72,3 +119,5 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # The stripe library logs request bodies (emails among them) at DEBUG.
+    logging.getLogger("stripe").setLevel(max(logging.getLogger().level, logging.INFO))

@@ -17,7 +17,7 @@ from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.domain.entitlements import Requirement
 from billing_server.domain.errors import BillingError, InvalidArgument
 from billing_server.entrypoints import messages
-from billing_server.entrypoints.caller import caller_of
+from billing_server.entrypoints.caller import current_caller
 from billing_server.service_layer import checking, checkout, lifecycle, portal, queries, validation
 from billing_server.service_layer.audit import record_outcome
 from billing_server.service_layer.dependencies import Dependencies
@@ -148,7 +148,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         run: Callable[[str], R],
     ) -> R:
         """Runs a mutating call idempotently and audits a failed one."""
-        actor = caller_of(context)
+        actor = current_caller()
         keyed = "idempotency_key" in request.DESCRIPTOR.fields_by_name
         raw_key: str = getattr(request, "idempotency_key", "")
         account_id: str | None = getattr(request, "account_id", "") or None
@@ -156,7 +156,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             key = validation.idempotency_key(raw_key)
             response = run_idempotent(
                 self.deps,
-                method=action,
+                # Keys are the caller's own: two services never share one.
+                method=f"{action}:{actor}",
                 key=key,
                 fingerprint=_fingerprint(request, keyed),
                 compute=lambda: run(actor).SerializeToString(deterministic=True),

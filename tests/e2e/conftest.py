@@ -6,8 +6,9 @@ them; tests talk to them over sockets only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.v1 import billing_pb2_grpc
-from tests.e2e.services import Process, free_port, run_script, wait_until
+from billing_server.adapters.tokens import Scope, issue_token
+from tests.e2e.services import BearerToken, Process, free_port, run_script, wait_until
 
 
 @dataclass(frozen=True)
@@ -37,11 +39,23 @@ class Emulator:
         response.raise_for_status()
 
 
+E2E_JWT_KEY = "e2e-only-jwt-signing-key-0123456789abcdef"
+
+
+def token(service: str = "e2e-tests", scopes: Iterable[Scope] = tuple(Scope)) -> str:
+    """A service token the e2e servers accept."""
+    return issue_token(E2E_JWT_KEY, service, scopes, timedelta(hours=1), datetime.now(UTC))
+
+
 @dataclass(frozen=True)
 class BillingServer:
     target: str
     process: Process
     env: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return token()
 
     @property
     def metrics_url(self) -> str:
@@ -79,6 +93,7 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "PAYMENTSVC_SUCCESS_URL": "https://app.example/billing/done",
         "PAYMENTSVC_CANCEL_URL": "https://app.example/billing/cancel",
         "PAYMENTSVC_RETURN_URL": "https://app.example/account",
+        "JWT_SECRET_KEY": E2E_JWT_KEY,
     }
 
 
@@ -130,6 +145,7 @@ class Gateway:
 
 def gateway_env(billing_target: str, port: int, secrets: tuple[str, ...]) -> dict[str, str]:
     return {
+        "PAYMENTSVC_BILLING_TOKEN": token("webhook-gateway", [Scope.INGEST]),
         "STRIPE_WEBHOOK_SECRET": ",".join(secrets),
         "PAYMENTSVC_BILLING_TARGET": billing_target,
         "PAYMENTSVC_GATEWAY_HOST": "127.0.0.1",
@@ -165,7 +181,7 @@ def gateway(billing_server: BillingServer, e2e_logs: Path) -> Iterator[Gateway]:
 @pytest.fixture(scope="session")
 def channel(billing_server: BillingServer) -> Iterator[grpc.Channel]:
     with grpc.insecure_channel(billing_server.target) as chan:
-        yield chan
+        yield grpc.intercept_channel(chan, BearerToken(billing_server.token))
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,22 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 BIN = Path(sys.executable).parent
+
+
+class BearerToken(grpc.UnaryUnaryClientInterceptor):
+    """Adds a service token to every call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = (("authorization", f"Bearer {token}"),)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = (*(details.metadata or ()), *self._metadata)
+        return continuation(details._replace(metadata=metadata), request)
 
 
 def free_port() -> int:

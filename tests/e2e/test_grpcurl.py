@@ -15,8 +15,9 @@ pytestmark = pytest.mark.e2e
 
 
 def grpcurl(server: BillingServer, *args: str) -> subprocess.CompletedProcess[str]:
+    header = f"authorization: Bearer {server.token}"
     return subprocess.run(
-        [str(BIN / "grpcurl"), "-plaintext", *args[:-1], server.target, args[-1]],
+        [str(BIN / "grpcurl"), "-plaintext", "-H", header, *args[:-1], server.target, args[-1]],
         capture_output=True,
         text=True,
         timeout=30,

@@ -35,6 +35,10 @@ def subscribe(client: BillingClient, emulator: Emulator, account: str, plan: str
 @pytest.fixture
 def client(billing_server: BillingServer) -> Iterator[BillingClient]:
     with BillingClient(
-        billing_server.target, service_name="client-e2e", insecure=True, check_timeout=5
+        billing_server.target,
+        service_name="client-e2e",
+        insecure=True,
+        token=billing_server.token,
+        check_timeout=5,
     ) as client:
         yield client

@@ -67,7 +67,10 @@ def test_grpc_servicer_methods_abort_with_permission_denied(
 def test_starlette_routes_answer_403_json(billing_server: BillingServer, account_id: str) -> None:
     async def main() -> list[httpx.Response]:
         async with AsyncBillingClient(
-            billing_server.target, service_name="client-e2e", insecure=True
+            billing_server.target,
+            service_name="client-e2e",
+            insecure=True,
+            token=billing_server.token,
         ) as client:
 
             @asgi_requires_plan("free", account="account_id", client=client)
@@ -122,7 +125,10 @@ def test_grpc_aio_servicer_methods_abort_with_permission_denied(
 ) -> None:
     async def main() -> tuple[bytes, grpc.aio.AioRpcError]:
         async with AsyncBillingClient(
-            billing_server.target, service_name="client-e2e", insecure=True
+            billing_server.target,
+            service_name="client-e2e",
+            insecure=True,
+            token=billing_server.token,
         ) as client:
 
             @grpc_requires_plan(

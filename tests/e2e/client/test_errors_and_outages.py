@@ -101,7 +101,11 @@ def test_failure_policies_when_the_server_is_down(
     clock = Clock()
     cache = PlanCache(ttl=5, clock=clock)
     client = BillingClient(
-        stoppable_server.target, service_name="client-e2e", insecure=True, cache=cache
+        stoppable_server.target,
+        service_name="client-e2e",
+        insecure=True,
+        token=stoppable_server.token,
+        cache=cache,
     )
     known, unknown = account_id, f"{account_id}_never_seen"
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 NODE_DIR = Path(__file__).resolve().parents[3] / "clients" / "node"
 
 
-def run_check(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run_check(target: str, *args: str, token: str = "") -> subprocess.CompletedProcess[str]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
@@ -31,7 +31,7 @@ def run_check(target: str, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
-        env={**os.environ, "PAYMENTSVC_TOKEN": "node-token", "PAYMENTSVC_CALLER": "node-e2e"},
+        env={**os.environ, "PAYMENTSVC_TOKEN": token, "PAYMENTSVC_CALLER": "node-e2e"},
     )
 
 
@@ -40,9 +40,25 @@ def test_node_check_plan_answers_like_the_python_client(
 ) -> None:
     subscribe(client, emulator, account_id, "pro")
 
-    allowed = run_check(billing_server.target, "--account", account_id, "--feature", "exports")
-    denied = run_check(billing_server.target, "--account", account_id, "--plan", "enterprise")
-    missing = run_check(billing_server.target, "--account", account_id, "--plan", "gold")
+    allowed = run_check(
+        billing_server.target,
+        "--account",
+        account_id,
+        "--feature",
+        "exports",
+        token=billing_server.token,
+    )
+    denied = run_check(
+        billing_server.target,
+        "--account",
+        account_id,
+        "--plan",
+        "enterprise",
+        token=billing_server.token,
+    )
+    missing = run_check(
+        billing_server.target, "--account", account_id, "--plan", "gold", token=billing_server.token
+    )
 
     assert allowed.returncode == 0, allowed.stderr
     answer = json.loads(allowed.stdout)

@@ -111,7 +111,10 @@ def test_a_hundred_concurrent_async_checks_make_one_rpc(
 ) -> None:
     async def main() -> list[bool]:
         async with AsyncBillingClient(
-            billing_server.target, service_name="client-e2e", insecure=True
+            billing_server.target,
+            service_name="client-e2e",
+            insecure=True,
+            token=billing_server.token,
         ) as client:
             checks = await asyncio.gather(
                 *(client.check_access(account_id, feature="projects") for _ in range(100))
@@ -129,7 +132,11 @@ def test_async_decorators_and_client(
 ) -> None:
     async def main() -> None:
         async with AsyncBillingClient(
-            billing_server.target, service_name="client-e2e", insecure=True, check_timeout=5
+            billing_server.target,
+            service_name="client-e2e",
+            insecure=True,
+            token=billing_server.token,
+            check_timeout=5,
         ) as client:
 
             @requires_plan("pro", client=client)

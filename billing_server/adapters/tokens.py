@@ -1,0 +1,92 @@
+"""Service tokens: HS256 JWTs naming the calling service and its scopes."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+ALGORITHM = "HS256"
+DEFAULT_AUDIENCE = "paymentsvc"
+MAX_SERVICE_NAME = 64
+
+
+class Scope(enum.StrEnum):
+    READ = "billing.read"
+    WRITE = "billing.write"
+    INGEST = "billing.ingest"
+
+
+@dataclass(frozen=True)
+class Identity:
+    service: str
+    scopes: frozenset[Scope]
+
+
+class InvalidToken(Exception):
+    """Missing, malformed, expired, for another audience, or not signed by us."""
+
+
+class TokenVerifier:
+    def __init__(self, keys: Sequence[str], audience: str, leeway_s: int) -> None:
+        if not keys:
+            raise ValueError("at least one key is needed")
+        self._keys = tuple(keys)
+        self._audience = audience
+        self._leeway_s = leeway_s
+
+    def verify(self, token: str) -> Identity:
+        claims = None
+        # Every configured key is tried, so that tokens signed with the
+        # previous key stay valid while a new one is rolled out.
+        for key in self._keys:
+            try:
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[ALGORITHM],
+                    audience=self._audience,
+                    leeway=self._leeway_s,
+                    options={"require": ["exp", "sub", "aud"]},
+                )
+                break
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.PyJWTError as exc:
+                raise InvalidToken(type(exc).__name__) from None
+        if claims is None:
+            raise InvalidToken("signature")
+        service = claims.get("sub")
+        if not isinstance(service, str) or not 0 < len(service) <= MAX_SERVICE_NAME:
+            raise InvalidToken("sub")
+        return Identity(service, _scopes(claims.get("scope", "")))
+
+
+def issue_token(
+    key: str,
+    service: str,
+    scopes: Iterable[Scope],
+    ttl: timedelta,
+    now: datetime,
+    audience: str = DEFAULT_AUDIENCE,
+) -> str:
+    if not 0 < len(service) <= MAX_SERVICE_NAME:
+        raise ValueError(f"service name must be 1-{MAX_SERVICE_NAME} characters")
+    claims = {
+        "sub": service,
+        "aud": audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "scope": " ".join(sorted(s.value for s in scopes)),
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM)
+
+
+def _scopes(value: object) -> frozenset[Scope]:
+    if not isinstance(value, str):
+        return frozenset()
+    known = {s.value: s for s in Scope}
+    return frozenset(known[v] for v in value.split() if v in known)

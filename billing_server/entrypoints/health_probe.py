@@ -1,0 +1,50 @@
+"""Keeps the health status in step with the database's reachability."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseProbe:
+    """Pings the database every `interval_s` in a thread of its own and
+    reports each change of reachability to `on_change`."""
+
+    def __init__(
+        self, engine: Engine, on_change: Callable[[bool], None], interval_s: float = 2.0
+    ) -> None:
+        self._engine = engine
+        self._on_change = on_change
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="db-probe", daemon=True)
+        self._reachable = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._interval_s + 5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            reachable = self._ping()
+            if reachable != self._reachable and not self._stop.is_set():
+                self._reachable = reachable
+                log.warning("database %s", "reachable again" if reachable else "unreachable")
+                self._on_change(reachable)
+
+    def _ping(self) -> bool:
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True

@@ -1,0 +1,86 @@
+"""Service tokens: what the verifier accepts and refuses."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from billing_server.adapters.tokens import InvalidToken, Scope, TokenVerifier, issue_token
+
+pytestmark = pytest.mark.unit
+
+KEY = "unit-test-signing-key-0123456789abcdef"
+OLD_KEY = "unit-test-previous-key-0123456789abcdef"
+NOW = datetime.now(UTC)
+
+
+def verifier(*keys: str) -> TokenVerifier:
+    return TokenVerifier(keys or (KEY,), audience="paymentsvc", leeway_s=30)
+
+
+def test_a_valid_token_names_the_service_and_its_scopes() -> None:
+    token = issue_token(KEY, "orders", [Scope.READ, Scope.WRITE], timedelta(hours=1), NOW)
+    identity = verifier().verify(token)
+    assert identity.service == "orders"
+    assert identity.scopes == {Scope.READ, Scope.WRITE}
+
+
+def test_tokens_of_the_previous_key_pass_during_a_rotation() -> None:
+    old = issue_token(OLD_KEY, "orders", [Scope.READ], timedelta(hours=1), NOW)
+    assert verifier(KEY, OLD_KEY).verify(old).service == "orders"
+    with pytest.raises(InvalidToken):
+        verifier(KEY).verify(old)
+
+
+def test_a_little_clock_skew_is_allowed_but_expiry_is_not() -> None:
+    skewed = issue_token(KEY, "orders", [Scope.READ], timedelta(seconds=-10), NOW)
+    assert verifier().verify(skewed).service == "orders"
+    expired = issue_token(KEY, "orders", [Scope.READ], timedelta(minutes=-5), NOW)
+    with pytest.raises(InvalidToken):
+        verifier().verify(expired)
+
+
+def test_another_audience_is_refused() -> None:
+    token = issue_token(KEY, "orders", [Scope.READ], timedelta(hours=1), NOW, audience="other")
+    with pytest.raises(InvalidToken):
+        verifier().verify(token)
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+def test_alg_none_is_refused() -> None:
+    claims = {
+        "sub": "orders",
+        "aud": "paymentsvc",
+        "exp": int(NOW.timestamp()) + 3600,
+        "scope": "billing.write",
+    }
+    with pytest.raises(InvalidToken):
+        verifier().verify(_unsigned(claims))
+
+
+@pytest.mark.parametrize("missing", ["sub", "exp", "aud"])
+def test_required_claims(missing: str) -> None:
+    claims = {"sub": "orders", "aud": "paymentsvc", "exp": int(NOW.timestamp()) + 3600}
+    del claims[missing]
+    with pytest.raises(InvalidToken):
+        verifier().verify(jwt.encode(claims, KEY, algorithm="HS256"))
+
+
+def test_unknown_scopes_grant_nothing() -> None:
+    claims = {"sub": "x", "aud": "paymentsvc", "exp": int(NOW.timestamp()) + 60, "scope": "admin *"}
+    assert verifier().verify(jwt.encode(claims, KEY, algorithm="HS256")).scopes == frozenset()
+
+
+def test_garbage_is_refused() -> None:
+    with pytest.raises(InvalidToken):
+        verifier().verify("not.a.token")
