@@ -22,7 +22,10 @@ log = logging.getLogger("webhook_gateway")
 
 def create_app(settings: GatewaySettings, forwarder: EventForwarder | None = None) -> Starlette:
     forwarder = forwarder or EventForwarder(
-        settings.billing_target, settings.forward_timeout_s, settings.billing_token
+        settings.billing_target,
+        settings.forward_timeout_s,
+        settings.billing_token,
+        settings.channel_credentials(),
     )
 
     async def receive_webhook(request: Request) -> Response:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
 
 # Stripe's own default: a signature older than five minutes is refused, which
 # bounds how long a captured request can be replayed.
@@ -28,8 +31,22 @@ class GatewaySettings:
     billing_target: str
     # The gateway's service token (scope billing.ingest) for the server.
     billing_token: str | None
+    # TLS to the billing server: its CA, and our certificate for mutual TLS.
+    billing_tls_ca_file: str | None
+    billing_tls_cert_file: str | None
+    billing_tls_key_file: str | None
     forward_timeout_s: float
     log_level: str
+
+    def channel_credentials(self) -> grpc.ChannelCredentials | None:
+        """TLS credentials for the billing server, or None for plaintext."""
+        if self.billing_tls_ca_file is None:
+            return None
+        return grpc.ssl_channel_credentials(
+            root_certificates=Path(self.billing_tls_ca_file).read_bytes(),
+            private_key=_read(self.billing_tls_key_file),
+            certificate_chain=_read(self.billing_tls_cert_file),
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -67,9 +84,20 @@ class GatewaySettings:
             max_body_bytes=int(number("PAYMENTSVC_WEBHOOK_MAX_BODY_BYTES", 1 << 20)),
             billing_target=env.get("PAYMENTSVC_BILLING_TARGET", "127.0.0.1:50051"),
             billing_token=env.get("PAYMENTSVC_BILLING_TOKEN") or None,
+            billing_tls_ca_file=env.get("PAYMENTSVC_BILLING_TLS_CA_FILE") or None,
+            billing_tls_cert_file=env.get("PAYMENTSVC_BILLING_TLS_CERT_FILE") or None,
+            billing_tls_key_file=env.get("PAYMENTSVC_BILLING_TLS_KEY_FILE") or None,
             forward_timeout_s=number("PAYMENTSVC_FORWARD_TIMEOUT", 10.0, whole=False),
             log_level=env.get("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
         )
+        if (settings.billing_tls_cert_file is None) != (settings.billing_tls_key_file is None):
+            problems.append(
+                "PAYMENTSVC_BILLING_TLS_CERT_FILE and PAYMENTSVC_BILLING_TLS_KEY_FILE go together"
+            )
         if problems:
             raise GatewayConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
         return settings
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None

@@ -33,14 +33,24 @@ class Forwarded:
 class EventForwarder:
     """One gRPC channel to the billing server, opened and closed with the app."""
 
-    def __init__(self, target: str, timeout_s: float, token: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout_s: float,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self._target = target
+        self._credentials = credentials
         self._timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._channel: grpc.aio.Channel | None = None
 
     async def open(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self._target)
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self._target)
+        else:
+            self._channel = grpc.aio.secure_channel(self._target, self._credentials)
 
     async def close(self) -> None:
         if self._channel is not None:

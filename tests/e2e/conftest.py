@@ -97,10 +97,16 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
     }
 
 
-def start_server(env: dict[str, str], logs: Path) -> BillingServer:
+def start_server(
+    env: dict[str, str], logs: Path, credentials: grpc.ChannelCredentials | None = None
+) -> BillingServer:
     target = env["PAYMENTSVC_GRPC_ADDRESS"]
     process = Process("billing-server", ["billing-server"], env, logs)
-    channel = grpc.insecure_channel(target)
+    channel = (
+        grpc.secure_channel(target, credentials)
+        if credentials is not None
+        else grpc.insecure_channel(target)
+    )
     health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types omit Check
     try:
         wait_until(
