@@ -29,6 +29,8 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     environment: str
+    # Production may start on Stripe test mode only when this says so.
+    allow_test_mode_in_production: bool
     grpc_address: str
     grpc_max_workers: int
     metrics_address: str | None
@@ -69,6 +71,10 @@ class Settings:
     def uses_emulator(self) -> bool:
         return self.stripe_api_base is not None
 
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -78,6 +84,7 @@ class Settings:
         default_base = None if api_key else EMULATOR_API_BASE
         settings = cls(
             environment=reader.text("PAYMENTSVC_ENV", "development"),
+            allow_test_mode_in_production=reader.flag("PAYMENTSVC_ALLOW_TEST_MODE_IN_PRODUCTION"),
             grpc_address=reader.text("PAYMENTSVC_GRPC_ADDRESS", "127.0.0.1:50051"),
             grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
             # An empty value turns the metrics endpoint off.
@@ -157,6 +164,15 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self.env.get(name) or default
+
+    def flag(self, name: str) -> bool:
+        raw = self.env.get(name, "").strip().lower()
+        if raw in ("", "0", "false", "no"):
+            return False
+        if raw in ("1", "true", "yes"):
+            return True
+        self.problems.append(f"{name} must be true or false, got {raw!r}")
+        return False
 
     def path(self, name: str) -> Path | None:
         raw = self.env.get(name)

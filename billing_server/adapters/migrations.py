@@ -27,6 +27,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def migrate_to(engine: Engine, revision: str) -> None:
+    """Upgrades or downgrades to `revision`, whichever way it lies."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    current = current_revisions(engine)
+    target = script.get_revision(revision) if revision != "base" else None
+    if revision != "base" and target is None:
+        raise ValueError(f"unknown revision {revision!r}")
+    ahead = any(
+        rev.revision == revision
+        for head in current
+        for rev in script.iterate_revisions(head, "base")
+    )
+    if revision == "base" or ahead:
+        downgrade(engine, revision)
+    else:
+        upgrade(engine, revision)
+
+
 def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 

@@ -12,10 +12,14 @@ from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.stripe_catalog import StripeCatalog
+from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.tokens import Scope, issue_token
 from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
+from billing_server.domain.events import HANDLED_TYPES
+from billing_server.entrypoints.healthcheck import server_is_serving
+from billing_server.entrypoints.preflight import run_preflight
 from billing_server.entrypoints.serve import configure_logging
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
@@ -55,9 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing-admin", description="Operates paymentsvc.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser(
-        "migrate", help="upgrade the database schema to the latest revision"
-    ).set_defaults(run=_migrate)
+    migrate = commands.add_parser(
+        "migrate", help="upgrade the database schema (to the latest revision by default)"
+    )
+    migrate.add_argument(
+        "--revision",
+        default="head",
+        help="migrate to this revision instead, upgrading or downgrading (for a rollback)",
+    )
+    migrate.set_defaults(run=_migrate)
     commands.add_parser(
         "schema-status", help="print the schema revision; exit 1 when it is behind"
     ).set_defaults(run=_schema_status)
@@ -83,6 +93,25 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--limit", type=int, default=1000, help="at most this many events")
     retry.set_defaults(run=_events_retry)
 
+    preflight = commands.add_parser(
+        "preflight",
+        help="check configuration, database, Stripe, prices and the webhook endpoint",
+    )
+    preflight.add_argument("--webhook-url", help="the endpoint URL that must be registered")
+    preflight.set_defaults(run=_preflight)
+
+    webhook = commands.add_parser("webhook", help="the Stripe webhook endpoint")
+    webhook_commands = webhook.add_subparsers(dest="webhook_command", required=True)
+    setup = webhook_commands.add_parser(
+        "setup", help="register (or update) the endpoint for the six events the service handles"
+    )
+    setup.add_argument("--url", required=True, help="public URL of the gateway's webhook path")
+    setup.set_defaults(run=_webhook_setup)
+
+    commands.add_parser(
+        "healthcheck", help="exit 0 when the local billing server answers SERVING"
+    ).set_defaults(run=_healthcheck)
+
     issue = commands.add_parser(
         "issue-token", help="mint a service token (JWT signed with the first JWT_SECRET_KEY)"
     )
@@ -107,14 +136,18 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url, settings)
     try:
         before = migrations.current_revisions(engine)
-        migrations.upgrade(engine)
+        if args.revision == "head":
+            migrations.upgrade(engine)
+        else:
+            migrations.migrate_to(engine, args.revision)
         after = migrations.current_revisions(engine)
     finally:
         engine.dispose()
+    reached = ", ".join(sorted(after)) or "base (empty)"
     if before == after:
-        print(f"schema already at head ({', '.join(sorted(after))})")
+        print(f"schema already at {args.revision} ({reached})")
     else:
-        print(f"schema migrated to {', '.join(sorted(after))}")
+        print(f"schema migrated to {reached}")
     return OK
 
 
@@ -174,6 +207,39 @@ def _events_retry(settings: Settings, args: argparse.Namespace) -> int:
         f"still waiting for their customer {report.deferred}, failed {report.failed}"
     )
     return FAILED if report.failed else OK
+
+
+def _preflight(settings: Settings, args: argparse.Namespace) -> int:
+    results = run_preflight(settings, args.webhook_url)
+    for result in results:
+        mark = "PASS" if result.passed else "FAIL"
+        print(f"[{mark}] {result.name}" + (f": {result.detail}" if result.detail else ""))
+    failed = sum(not r.passed for r in results)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    return FAILED if failed else OK
+
+
+def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
+    endpoints = StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
+    events = sorted(HANDLED_TYPES)
+    existing = next((e for e in endpoints.all() if e.url == args.url), None)
+    if existing is None:
+        created = endpoints.create(args.url, events)
+        print(f"created webhook endpoint {created.id} for {args.url}")
+        # Shown once: Stripe never returns it again.
+        print(f"signing secret (store it as STRIPE_WEBHOOK_SECRET): {created.secret}")
+    elif existing.enabled_events == set(events) and existing.enabled:
+        print(f"webhook endpoint {existing.id} already receives the six events: nothing to do")
+    else:
+        endpoints.update(existing.id, events)
+        print(f"updated webhook endpoint {existing.id}: now exactly the six events, enabled")
+        print("its signing secret is unchanged (see the Stripe dashboard)")
+    return OK
+
+
+def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
+    target = settings.grpc_address.replace("0.0.0.0", "127.0.0.1")
+    return OK if server_is_serving(target, settings) else FAILED
 
 
 _SCOPE_NAMES = {"read": Scope.READ, "write": Scope.WRITE, "ingest": Scope.INGEST}

@@ -22,6 +22,7 @@ from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, crea
 from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.production_checks import configuration_problems
 
 log = logging.getLogger("billing_server")
 
@@ -33,6 +34,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level)
+        if settings.is_production and (problems := configuration_problems(settings)):
+            raise ConfigError("refusing to start in production:\n  - " + "\n  - ".join(problems))
         app = bootstrap(settings)
     except (ConfigError, CatalogError, BillingError) as exc:
         print(f"billing-server: {exc}", file=sys.stderr)

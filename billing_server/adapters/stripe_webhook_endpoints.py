@@ -1,0 +1,74 @@
+"""Stripe webhook endpoints, for operators' set-up and checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import stripe
+
+from billing_server.adapters.stripe_calls import StripeCalls
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: str
+    url: str
+    enabled_events: frozenset[str]
+    enabled: bool
+    # Stripe returns the signing secret only when the endpoint is created.
+    secret: str | None = None
+
+    def delivers(self, events: Sequence[str]) -> bool:
+        return self.enabled and ("*" in self.enabled_events or set(events) <= self.enabled_events)
+
+
+class StripeWebhookEndpoints:
+    def __init__(self, client: stripe.StripeClient, calls: StripeCalls) -> None:
+        self._stripe = client
+        self._call = calls
+
+    def all(self) -> list[WebhookEndpoint]:
+        page = self._call(
+            "list webhook endpoints",
+            lambda: self._stripe.v1.webhook_endpoints.list({"limit": 100}),
+        )
+        return [_endpoint(e.to_dict()) for e in page.data]
+
+    def create(self, url: str, events: Sequence[str]) -> WebhookEndpoint:
+        created = self._call(
+            "create webhook endpoint",
+            lambda: self._stripe.v1.webhook_endpoints.create(
+                {
+                    "url": url,
+                    # The params type lists Stripe's event names as literals.
+                    "enabled_events": cast(Any, list(events)),
+                    "description": "paymentsvc webhook gateway",
+                }
+            ),
+        )
+        return _endpoint(created.to_dict())
+
+    def update(self, endpoint_id: str, events: Sequence[str]) -> WebhookEndpoint:
+        updated = self._call(
+            "update webhook endpoint",
+            lambda: self._stripe.v1.webhook_endpoints.update(
+                endpoint_id,
+                {"enabled_events": cast(Any, list(events)), "disabled": False},
+            ),
+        )
+        return _endpoint(updated.to_dict())
+
+
+def _endpoint(data: dict[str, object]) -> WebhookEndpoint:
+    events = data.get("enabled_events") or []
+    assert isinstance(events, list)
+    secret = data.get("secret")
+    return WebhookEndpoint(
+        id=str(data["id"]),
+        url=str(data["url"]),
+        enabled_events=frozenset(str(e) for e in events),
+        enabled=data.get("status") != "disabled",
+        secret=secret if isinstance(secret, str) else None,
+    )

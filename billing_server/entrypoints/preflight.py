@@ -1,0 +1,94 @@
+"""`billing-admin preflight`: the configuration checks plus live ones."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from billing_server.adapters import migrations
+from billing_server.adapters.catalog_file import load_catalog
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.stripe_gateway import StripeGateway
+from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
+from billing_server.bootstrap import stripe_calls, stripe_client
+from billing_server.config import Settings
+from billing_server.domain.errors import BillingError
+from billing_server.domain.events import HANDLED_TYPES
+from billing_server.production_checks import configuration_problems
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+def run_preflight(settings: Settings, webhook_url: str | None = None) -> list[CheckResult]:
+    problems = configuration_problems(settings)
+    results = [
+        CheckResult(
+            "configuration is fit for production",
+            not problems,
+            "; ".join(problems),
+        )
+    ]
+    client = stripe_client(settings)
+    calls = stripe_calls(settings)
+    results.append(_check("database reachable and migrated to head", lambda: _database(settings)))
+    results.append(_check("Stripe reachable with this key", lambda: _stripe(settings)))
+    results.append(
+        _check(
+            "every catalogue price exists in Stripe",
+            lambda: _prices(settings, StripeGateway(client, calls)),
+        )
+    )
+    results.append(
+        _check(
+            "a webhook endpoint receives the six events",
+            lambda: _webhook(StripeWebhookEndpoints(client, calls), webhook_url),
+        )
+    )
+    return results
+
+
+def _check(name: str, probe: Callable[[], str]) -> CheckResult:
+    try:
+        return CheckResult(name, True, probe())
+    except (BillingError, OSError, ValueError) as exc:
+        return CheckResult(name, False, str(exc))
+    except Exception as exc:
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def _database(settings: Settings) -> str:
+    engine = make_engine(settings.database_url, settings)
+    try:
+        migrations.ensure_at_head(engine)
+        return ", ".join(sorted(migrations.current_revisions(engine)))
+    finally:
+        engine.dispose()
+
+
+def _stripe(settings: Settings) -> str:
+    client = stripe_client(settings)
+    stripe_calls(settings)("list prices", lambda: client.v1.prices.list({"limit": 1}))
+    mode = "live" if settings.stripe_api_key.startswith(("sk_live_", "rk_live_")) else "test"
+    return f"{mode} mode"
+
+
+def _prices(settings: Settings, gateway: StripeGateway) -> str:
+    catalog = load_catalog(settings.plans_file)
+    found = [f"{plan.name}={gateway.price_id_for(plan)}" for plan in catalog.purchasable]
+    return ", ".join(found) or "no priced plans"
+
+
+def _webhook(endpoints: StripeWebhookEndpoints, url: str | None) -> str:
+    events = sorted(HANDLED_TYPES)
+    matching = [e for e in endpoints.all() if e.delivers(events) and (url is None or e.url == url)]
+    if not matching:
+        where = f" at {url}" if url else ""
+        raise ValueError(
+            f"no enabled endpoint{where} for {', '.join(events)}: run `billing-admin webhook setup`"
+        )
+    return ", ".join(e.url for e in matching)

@@ -1,0 +1,88 @@
+"""billing-admin against the emulator: preflight, webhook setup, migrations, tokens."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from billing_server.adapters.tokens import Scope, TokenVerifier
+from tests.e2e.conftest import E2E_JWT_KEY, Emulator, server_env
+from tests.e2e.services import free_port, run_script
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def env(tmp_path: Path, emulator: Emulator) -> dict[str, str]:
+    fresh = server_env(f"sqlite:///{tmp_path / 'admin.db'}", emulator, free_port())
+    assert run_script(["billing-admin", "migrate"], fresh).returncode == 0
+    return fresh
+
+
+def test_preflight_reports_each_check_and_fails_until_all_pass(env: dict[str, str]) -> None:
+    url = f"https://billing.example/{uuid.uuid4().hex[:8]}/stripe/webhook"
+    before = run_script(["billing-admin", "preflight", "--webhook-url", url], env)
+    assert before.returncode == 1
+    assert "[PASS] database reachable and migrated to head" in before.stdout
+    assert "[PASS] Stripe reachable with this key: test mode" in before.stdout
+    assert "[FAIL] a webhook endpoint receives the six events" in before.stdout
+    # A development configuration is not fit for production, and says why.
+    assert "[FAIL] configuration is fit for production" in before.stdout
+    assert "SQLite" in before.stdout
+
+    setup = run_script(["billing-admin", "webhook", "setup", "--url", url], env)
+    assert setup.returncode == 0, setup.stderr
+    assert "signing secret (store it as STRIPE_WEBHOOK_SECRET): whsec_" in setup.stdout
+    again = run_script(["billing-admin", "webhook", "setup", "--url", url], env)
+    assert "nothing to do" in again.stdout
+    assert "whsec_" not in again.stdout
+
+    assert run_script(["billing-admin", "catalog", "sync"], env).returncode == 0
+    after = run_script(["billing-admin", "preflight", "--webhook-url", url], env)
+    assert "[PASS] a webhook endpoint receives the six events" in after.stdout
+    assert "[PASS] every catalogue price exists in Stripe" in after.stdout
+
+
+def test_the_server_refuses_production_with_a_development_configuration(
+    env: dict[str, str],
+) -> None:
+    result = run_script(["billing-server"], {**env, "PAYMENTSVC_ENV": "production"})
+    assert result.returncode == 2
+    assert "refusing to start in production" in result.stderr
+    for named in ("SQLite", "SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "JWT_SECRET_KEY"):
+        assert named in result.stderr
+
+
+def test_migrations_roll_back_and_forward(env: dict[str, str]) -> None:
+    back = run_script(["billing-admin", "migrate", "--revision", "0001"], env)
+    assert back.returncode == 0, back.stderr
+    assert "migrated to 0001" in back.stdout
+    behind = run_script(["billing-admin", "schema-status"], env)
+    assert behind.returncode == 1
+    forward = run_script(["billing-admin", "migrate"], env)
+    assert forward.returncode == 0
+    assert run_script(["billing-admin", "schema-status"], env).returncode == 0
+
+
+def test_issue_token_mints_what_the_server_accepts(env: dict[str, str]) -> None:
+    result = run_script(
+        [
+            "billing-admin",
+            "issue-token",
+            "--service",
+            "orders",
+            "--scope",
+            "read,write",
+            "--ttl",
+            "2h",
+        ],
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    identity = TokenVerifier([E2E_JWT_KEY], "paymentsvc", 0).verify(result.stdout.strip())
+    assert identity.service == "orders"
+    assert identity.scopes == {Scope.READ, Scope.WRITE}
+    refused = run_script(["billing-admin", "issue-token", "--service", "x", "--scope", "root"], env)
+    assert refused.returncode == 2
