@@ -6,5 +6,6 @@ Point the real `stripe` library at it:
 
 from stripe_emulator.app import create_app
 from stripe_emulator.state import EmulatorState
+from stripe_emulator.webhooks import RetryPolicy, WebhookSettings
 
-__all__ = ["EmulatorState", "create_app"]
+__all__ = ["EmulatorState", "RetryPolicy", "WebhookSettings", "create_app"]

@@ -8,11 +8,17 @@ from stripe_emulator.control import control_routes
 from stripe_emulator.pipeline import api_route, unrecognized_route
 from stripe_emulator.resources import all_endpoints
 from stripe_emulator.state import EmulatorState
+from stripe_emulator.webhooks import WebhookSettings
 
 
-def create_app(state: EmulatorState | None = None) -> Starlette:
-    """Build an emulator app; pass `state` to inspect or share it in-process."""
+def create_app(
+    state: EmulatorState | None = None, *, webhooks: WebhookSettings | None = None
+) -> Starlette:
+    """Build an emulator app; pass `state` to inspect or share it in-process,
+    `webhooks` to deliver every event to a start-up endpoint."""
     state = state or EmulatorState()
+    if webhooks is not None:
+        state.configure_webhooks(webhooks)
     routes = [api_route(state, endpoint) for endpoint in all_endpoints()]
     routes += control_routes(state)
     # Last, so that known paths called with the wrong method still get

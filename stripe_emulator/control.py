@@ -1,31 +1,23 @@
 """Test-helper endpoints under /_emulator/: acting out what Stripe does on
-its own (a customer paying, a renewal), moving the clock, and reading the
-request counters. JSON in and out, no authentication.
+its own (a customer paying, a renewal, a billing-portal change), moving the
+clock, reading the request counters and injecting API faults. JSON in and
+out, no authentication. The webhook helpers live in `webhooks/routes.py`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stripe_emulator import billing
+from stripe_emulator import billing, portal_changes
 from stripe_emulator.errors import StripeError
 from stripe_emulator.events import AUTOMATIC
+from stripe_emulator.faults import Fault
+from stripe_emulator.helper_routes import helper_route
 from stripe_emulator.jsontypes import JSON
+from stripe_emulator.objects.webhook import SECRET
 from stripe_emulator.resources import checkout
-from stripe_emulator.resources.webhook_endpoints import SECRET
 from stripe_emulator.state import EmulatorState
-from stripe_emulator.store import new_id
-from stripe_emulator.views import render
-
-PREFIX = "/_emulator"
-
-Action = Callable[[EmulatorState, dict[str, str], JSON], JSON]
+from stripe_emulator.webhooks.routes import webhook_routes
 
 
 def complete_checkout(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
@@ -71,39 +63,37 @@ def webhook_secret(state: EmulatorState, path: dict[str, str], body: JSON) -> JS
     return {"id": endpoint["id"], "secret": endpoint[SECRET]}
 
 
-def _route(state: EmulatorState, method: str, path: str, action: Action) -> Route:
-    async def handle(request: Request) -> Response:
-        raw = await request.body()
-        request_id = new_id("req_", 14)
-        try:
-            body: Any = json.loads(raw) if raw.strip() else {}
-            if not isinstance(body, dict):
-                raise StripeError("The request body must be a JSON object.")
-            with state.store.lock:
-                result = action(state, dict(request.path_params), body)
-                shown = render(state.store, result)
-        except json.JSONDecodeError:
-            error = StripeError("The request body is not valid JSON.")
-            return _json(error.body(request_id), request_id, error.status)
-        except StripeError as error:
-            return _json(error.body(request_id), request_id, error.status)
-        return _json(shown, request_id)
-
-    return Route(PREFIX + path, handle, methods=[method])
+def update_subscription(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
+    return portal_changes.update_subscription(state, path["id"], body)
 
 
-def _json(body: JSON, request_id: str, status: int = 200) -> Response:
-    return JSONResponse(body, status_code=status, headers={"Request-Id": request_id})
+def inject_fault(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
+    state.faults.inject(Fault.from_json(body))
+    return list_faults(state, path, body)
+
+
+def list_faults(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
+    return {"faults": state.faults.active()}
+
+
+def clear_faults(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
+    state.faults.clear()
+    return {"faults": []}
 
 
 def control_routes(state: EmulatorState) -> list[Route]:
     return [
-        _route(state, "POST", "/checkout/sessions/{id}/complete", complete_checkout),
-        _route(state, "POST", "/subscriptions/{id}/renew", renew_subscription),
-        _route(state, "POST", "/clock/advance", advance_clock),
-        _route(state, "GET", "/clock", read_clock),
-        _route(state, "GET", "/requests", request_counts),
-        _route(state, "POST", "/reset", reset),
-        _route(state, "GET", "/healthz", healthz),
-        _route(state, "GET", "/webhook_endpoints/{id}/secret", webhook_secret),
+        helper_route(state, "POST", "/checkout/sessions/{id}/complete", complete_checkout),
+        helper_route(state, "POST", "/subscriptions/{id}/renew", renew_subscription),
+        helper_route(state, "POST", "/subscriptions/{id}/update", update_subscription),
+        helper_route(state, "POST", "/clock/advance", advance_clock),
+        helper_route(state, "GET", "/clock", read_clock),
+        helper_route(state, "GET", "/requests", request_counts),
+        helper_route(state, "POST", "/reset", reset),
+        helper_route(state, "GET", "/healthz", healthz),
+        helper_route(state, "GET", "/webhook_endpoints/{id}/secret", webhook_secret),
+        helper_route(state, "POST", "/faults", inject_fault),
+        helper_route(state, "GET", "/faults", list_faults),
+        helper_route(state, "DELETE", "/faults", clear_faults),
+        *webhook_routes(state),
     ]

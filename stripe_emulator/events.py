@@ -1,8 +1,8 @@
 """The event log: the single place where state changes become Events.
 
-Every handler records its changes through `EventLog.record`, so a webhook
-delivery component can be added beside it by subscribing a listener; the
-listener is called under the store lock and must only enqueue.
+Every handler records its changes through `EventLog.record`; the webhook
+dispatcher subscribes a listener here, which is called under the store lock,
+only queues deliveries, and sets the event's `pending_webhooks`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class EventLog:
             api_version=origin.api_version,
             request_id=origin.request_id,
             idempotency_key=origin.idempotency_key,
-            pending_webhooks=len(self._endpoints_for(event_type)),
+            pending_webhooks=0,  # until a listener queues deliveries
         )
         self._store.insert(recorded)
         for listener in self._listeners:
@@ -76,14 +76,6 @@ class EventLog:
         if not previous:
             return None
         return self.record(event_type, obj, origin, previous)
-
-    def _endpoints_for(self, event_type: str) -> list[JSON]:
-        return [
-            endpoint
-            for endpoint in self._store.newest_first("webhook_endpoint")
-            if endpoint["status"] == "enabled"
-            and ("*" in endpoint["enabled_events"] or event_type in endpoint["enabled_events"])
-        ]
 
 
 def previous_attributes(before: JSON, after: JSON) -> JSON:

@@ -1,13 +1,16 @@
 """How one /v1 request is processed, the same way for every endpoint:
-count it, authenticate, decode params, honour its Idempotency-Key, run the
-handler under the store lock, render the result or the Stripe error.
+count it, apply an injected fault, authenticate, decode params, honour its
+Idempotency-Key, run the handler under the store lock, render the result or
+the Stripe error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,12 +20,15 @@ from starlette.routing import Route
 
 from stripe_emulator.call import Call, Endpoint
 from stripe_emulator.errors import (
+    ApiFailure,
     AuthenticationFailed,
     IdempotencyError,
+    RateLimited,
     StripeError,
     unrecognized_url,
 )
 from stripe_emulator.events import DEFAULT_API_VERSION, Origin
+from stripe_emulator.faults import Fault
 from stripe_emulator.idempotency import SavedResponse, fingerprint
 from stripe_emulator.params import decode, validate
 from stripe_emulator.state import EmulatorState
@@ -31,6 +37,7 @@ from stripe_emulator.views import expand, render
 
 _API_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9_]+$")
 _IDEMPOTENT_METHODS = ("POST", "DELETE")
+_DISCONNECT_POLL_S = 0.05
 
 
 def api_route(state: EmulatorState, endpoint: Endpoint) -> Route:
@@ -42,8 +49,13 @@ def api_route(state: EmulatorState, endpoint: Endpoint) -> Route:
 
 def unrecognized_route(state: EmulatorState) -> Route:
     async def handle(request: Request) -> Response:
-        state.counters.received(f"{request.method} {request.url.path}")
+        route = f"{request.method} {request.url.path}"
+        state.counters.received(route)
         request_id = new_id("req_", 14)
+        fault = state.faults.take(route)
+        if fault is not None:
+            state.counters.faulted(route)
+            return await _answer_fault(fault, request, request_id)
         error = unrecognized_url(request.method, request.url.path)
         return _respond(error.status, _dumps(error.body(request_id)), request_id)
 
@@ -53,6 +65,10 @@ def unrecognized_route(state: EmulatorState) -> Route:
 async def _process(state: EmulatorState, endpoint: Endpoint, request: Request) -> Response:
     request_id = new_id("req_", 14)
     state.counters.received(endpoint.route)
+    fault = state.faults.take(endpoint.route, f"{request.method} {request.url.path}")
+    if fault is not None:
+        state.counters.faulted(endpoint.route)
+        return await _answer_fault(fault, request, request_id)
     try:
         api_key = _authenticate(request)
         tree = decode(await _raw_params(request))
@@ -118,6 +134,35 @@ def _execute(
         except StripeError as error:
             body = _dumps(error.body(origin.request_id or ""))
             return error.status, body, error.replayable
+
+
+async def _answer_fault(fault: Fault, request: Request, request_id: str) -> Response:
+    """Fail the request as Stripe would, before anything is decoded or run."""
+    if fault.mode == "hang":
+        await _hang(request, fault.hang_s)
+    error: StripeError
+    if fault.mode == "rate_limit":
+        error = RateLimited(
+            "Too many requests hit the API too quickly. We recommend an exponential "
+            "backoff of your requests.",
+            code="rate_limit",
+        )
+    else:
+        error = ApiFailure(
+            "An unknown error occurred while processing your request (emulated fault).",
+            status=fault.status,
+        )
+    return _respond(error.status, _dumps(error.body(request_id)), request_id)
+
+
+async def _hang(request: Request, seconds: float) -> None:
+    # asyncio.sleep keeps other requests flowing; stopping once the client
+    # has given up lets the server shut down without waiting out the hang.
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(min(_DISCONNECT_POLL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _authenticate(request: Request) -> str:

@@ -9,6 +9,10 @@ import uvicorn
 
 from stripe_emulator.app import create_app
 from stripe_emulator.state import EmulatorState
+from stripe_emulator.webhooks import WebhookSettings
+
+# Requests still running at shutdown (an injected hang) are cut off after this.
+GRACEFUL_SHUTDOWN_S = 2
 
 
 def build_server(
@@ -17,14 +21,16 @@ def build_server(
     *,
     state: EmulatorState | None = None,
     log_level: str = "warning",
+    webhooks: WebhookSettings | None = None,
 ) -> uvicorn.Server:
     config = uvicorn.Config(
-        create_app(state),
+        create_app(state, webhooks=webhooks),
         host=host,
         port=port,
         log_level=log_level,
         lifespan="off",
         access_log=log_level in ("debug", "trace"),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     return uvicorn.Server(config)
 

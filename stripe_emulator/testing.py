@@ -7,6 +7,11 @@
 
 `run_emulator_process()` does the same with `python -m stripe_emulator` in a
 child process, for tests that want the emulator outside their interpreter.
+Both can deliver every event as a signed webhook:
+
+    with run_emulator(webhook_url=receiver_url, webhook_secret="whsec_x") as emulator:
+        ...
+        emulator.control.flush_webhooks()            # instead of sleeping
 """
 
 from __future__ import annotations
@@ -18,79 +23,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-import httpx
-
+from stripe_emulator.control_client import EmulatorControl, EmulatorControlError
 from stripe_emulator.server import base_url, build_server
 from stripe_emulator.state import EmulatorState
+from stripe_emulator.webhooks import RetryPolicy, WebhookSettings
+
+__all__ = [
+    "EmulatorControl",
+    "EmulatorControlError",
+    "RunningEmulator",
+    "run_emulator",
+    "run_emulator_process",
+]
 
 READY_PREFIX = "stripe-emulator listening on "
-
-JSON = dict[str, Any]
-
-
-class EmulatorControlError(Exception):
-    """A /_emulator helper refused the request (e.g. completing a closed session)."""
-
-    def __init__(self, status: int, body: JSON) -> None:
-        super().__init__(f"{status}: {body.get('error', body)}")
-        self.status = status
-        self.body = body
-
-
-class EmulatorControl:
-    """A small client for the emulator's test-helper endpoints."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._http = httpx.Client(base_url=f"{url}/_emulator", timeout=10.0)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def _call(self, method: str, path: str, body: JSON | None = None) -> JSON:
-        response = self._http.request(method, path, json=body)
-        payload: JSON = response.json()
-        if response.status_code >= 400:
-            raise EmulatorControlError(response.status_code, payload)
-        return payload
-
-    def complete_checkout(self, session_id: str) -> JSON:
-        """Pay the session as its customer would; returns the completed session."""
-        return self._call("POST", f"/checkout/sessions/{session_id}/complete", {})
-
-    def renew_subscription(self, subscription_id: str, outcome: str = "succeeded") -> JSON:
-        """End the current period: "succeeded" bills it, "failed" leaves it past_due."""
-        return self._call("POST", f"/subscriptions/{subscription_id}/renew", {"outcome": outcome})
-
-    def advance_clock(self, seconds: int) -> int:
-        """Move the emulator's clock forward; returns its new now (unix seconds)."""
-        return int(self._call("POST", "/clock/advance", {"seconds": seconds})["now"])
-
-    def now(self) -> int:
-        return int(self._call("GET", "/clock")["now"])
-
-    def request_counts(self) -> JSON:
-        """`{"total", "by_route", "replayed_total", "replayed"}` since the last reset."""
-        return self._call("GET", "/requests")
-
-    def route_count(self, route: str) -> int:
-        """How many times e.g. "POST /v1/customers" was received."""
-        return int(self.request_counts()["by_route"].get(route, 0))
-
-    def webhook_secret(self, endpoint_id: str) -> str:
-        return str(self._call("GET", f"/webhook_endpoints/{endpoint_id}/secret")["secret"])
-
-    def reset(self) -> None:
-        self._call("POST", "/reset")
-
-    def healthy(self) -> bool:
-        try:
-            return bool(self._call("GET", "/healthz").get("ok"))
-        except httpx.HTTPError:
-            return False
 
 
 @dataclass(frozen=True)
@@ -108,9 +56,23 @@ def run_emulator(
     state: EmulatorState | None = None,
     log_level: str = "warning",
     startup_timeout: float = 10.0,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    webhook_retry_base: float | None = None,
+    webhook_timeout_s: float | None = None,
+    webhook_max_attempts: int | None = None,
 ) -> Iterator[RunningEmulator]:
-    """Serve the emulator in a background thread; port 0 picks a free port."""
+    """Serve the emulator in a background thread; port 0 picks a free port.
+
+    `webhook_url` and `webhook_secret` add a start-up endpoint that receives
+    every event; the `webhook_retry_*`/timeout arguments shorten retries.
+    """
     state = state or EmulatorState()
+    retry = _retry_policy(webhook_retry_base, webhook_timeout_s, webhook_max_attempts)
+    if webhook_url is not None:
+        state.configure_webhooks(WebhookSettings(webhook_url, webhook_secret, retry))
+    elif retry != RetryPolicy():
+        state.webhooks.policy = retry  # keeps a start-up endpoint `state` may have
     server = build_server(host, port, state=state, log_level=log_level)
     thread = threading.Thread(target=server.run, name="stripe-emulator", daemon=True)
     thread.start()
@@ -127,6 +89,20 @@ def run_emulator(
         control.close()
         server.should_exit = True
         thread.join(timeout=10)
+        state.close()
+
+
+def _retry_policy(
+    base_s: float | None, timeout_s: float | None, max_attempts: int | None
+) -> RetryPolicy:
+    policy = RetryPolicy()
+    if base_s is not None:
+        policy = replace(policy, base_s=base_s)
+    if timeout_s is not None:
+        policy = replace(policy, timeout_s=timeout_s)
+    if max_attempts is not None:
+        policy = replace(policy, max_attempts=max_attempts)
+    return policy
 
 
 @contextmanager
@@ -136,10 +112,25 @@ def run_emulator_process(
     *,
     python: str = sys.executable,
     startup_timeout: float = 15.0,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    webhook_retry_base: float | None = None,
+    webhook_timeout_s: float | None = None,
+    webhook_max_attempts: int | None = None,
 ) -> Iterator[RunningEmulator]:
     """Serve the emulator in a child process; yields once it prints its ready line."""
+    command = [python, "-m", "stripe_emulator", "--host", host, "--port", str(port)]
+    for flag, value in (
+        ("--webhook-url", webhook_url),
+        ("--webhook-secret", webhook_secret),
+        ("--webhook-retry-base", webhook_retry_base),
+        ("--webhook-timeout", webhook_timeout_s),
+        ("--webhook-max-attempts", webhook_max_attempts),
+    ):
+        if value is not None:
+            command += [flag, str(value)]
     process = subprocess.Popen(
-        [python, "-m", "stripe_emulator", "--host", host, "--port", str(port)],
+        command,
         stdout=subprocess.PIPE,
         text=True,
     )

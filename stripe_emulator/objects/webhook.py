@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from stripe_emulator.jsontypes import JSON
 
+# Emulator-private: the endpoint's signing secret, shown only when it is created.
+SECRET = "_secret"
+
 
 def webhook_endpoint(
     endpoint_id: str,

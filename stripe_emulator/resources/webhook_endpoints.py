@@ -1,7 +1,7 @@
 """/v1/webhook_endpoints
 
-The signing secret is kept privately on the endpoint (for a future delivery
-component) and shown only in the response that created it, as Stripe does.
+The signing secret is kept privately on the endpoint (the webhook dispatcher
+signs with it) and shown only in the response that created it, as Stripe does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from stripe_emulator.call import Call, Endpoint
 from stripe_emulator.errors import StripeError
 from stripe_emulator.jsontypes import JSON
 from stripe_emulator.objects.lists import deleted
-from stripe_emulator.objects.webhook import webhook_endpoint
+from stripe_emulator.objects.webhook import SECRET, webhook_endpoint
 from stripe_emulator.pagination import paginate
 from stripe_emulator.params import (
     BOOLEAN,
@@ -26,7 +26,6 @@ from stripe_emulator.params import (
 )
 from stripe_emulator.store import new_id
 
-SECRET = "_secret"
 _EVENT_TYPE = re.compile(r"^(\*|[a-z_]+(\.[a-z_*]+)+)$")
 
 CREATE = obj(

@@ -2,6 +2,8 @@
 
 Tests share it and stay independent by creating their own objects (unique
 ids per test) and by asserting on request-count deltas, never on totals.
+Tests of webhook delivery and fault injection change emulator-wide settings,
+so they get an emulator of their own (`hooked`, `fresh`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import pytest
 import stripe
 
 from stripe_emulator.testing import EmulatorControl, RunningEmulator, run_emulator
+from tests.emulator.receiver import Receiver, run_receiver
 
 API_KEY = "sk_test_emulator"
+WEBHOOK_SECRET = "whsec_emulator_tests"
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +102,39 @@ def subscription(
 @pytest.fixture
 def emulator_url(emulator: RunningEmulator) -> str:
     return emulator.url
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with run_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def hooked(receiver: Receiver) -> Iterator[RunningEmulator]:
+    """An emulator of its own that delivers every event to `receiver`,
+    retrying quickly: after 0.05 s, 0.1 s and 0.2 s, then giving up."""
+    with run_emulator(
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_retry_base=0.05,
+        webhook_max_attempts=4,
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def hooked_client(hooked: RunningEmulator) -> stripe.StripeClient:
+    return stripe.StripeClient(API_KEY, base_addresses={"api": hooked.url}, max_network_retries=0)
+
+
+@pytest.fixture
+def fresh() -> Iterator[RunningEmulator]:
+    """An emulator of its own, for tests that inject faults."""
+    with run_emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_client(fresh: RunningEmulator) -> stripe.StripeClient:
+    return stripe.StripeClient(API_KEY, base_addresses={"api": fresh.url}, max_network_retries=0)
