@@ -55,6 +55,7 @@ class Settings:
     rate_limits: str
     max_deadline_s: float
     shutdown_grace_s: float
+    health_probe_interval_s: float
     tls_cert_file: Path | None
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
@@ -113,6 +114,7 @@ class Settings:
             ),
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
+            health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),

@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        limit_concurrency=settings.max_concurrency,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),

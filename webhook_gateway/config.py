@@ -23,6 +23,10 @@ class GatewaySettings:
     host: str
     port: int
     workers: int
+    # Requests in flight per worker beyond which uvicorn answers 503, which
+    # Stripe retries: a flood cannot exhaust the gateway, and no verified
+    # event is dropped silently.
+    max_concurrency: int
     webhook_path: str
     # Several secrets are accepted while an endpoint's secret is rotated.
     webhook_secrets: tuple[str, ...]
@@ -78,6 +82,7 @@ class GatewaySettings:
             host=env.get("PAYMENTSVC_GATEWAY_HOST", "127.0.0.1"),
             port=int(number("PAYMENTSVC_GATEWAY_PORT", 8080)),
             workers=int(number("PAYMENTSVC_GATEWAY_WORKERS", 1)),
+            max_concurrency=int(number("PAYMENTSVC_GATEWAY_MAX_CONCURRENCY", 200)),
             webhook_path=path,
             webhook_secrets=secrets,
             tolerance_s=int(number("PAYMENTSVC_WEBHOOK_TOLERANCE", DEFAULT_TOLERANCE_S)),

@@ -45,8 +45,16 @@ class RunningServer:
     health: health.HealthServicer
 
     def set_serving(self, serving: bool) -> None:
+        """Everything, the overall status ("", liveness) included: start and stop."""
         status = _status(serving)
         for service in ("", *SERVICES):
+            self.health.set(service, status)
+
+    def set_ready(self, ready: bool) -> None:
+        """Our services only (readiness): the process itself is still alive,
+        and restarting it would not bring the database back."""
+        status = _status(ready)
+        for service in SERVICES:
             self.health.set(service, status)
 
     def set_stripe_available(self, available: bool) -> None:

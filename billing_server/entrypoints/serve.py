@@ -50,7 +50,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         tls=_tls(settings),
     )
     _report_stripe_health(app, running)
-    probe = DatabaseProbe(app.database.engine, running.set_serving)
+    probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
         port = metrics.serve(settings.metrics_address)

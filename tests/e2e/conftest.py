@@ -79,6 +79,11 @@ def emulator(e2e_logs: Path) -> Iterator[Emulator]:
                 20,
                 "stripe-emulator",
             )
+            # The plans' products and prices, as an operator creates them.
+            synced = run_script(
+                ["billing-admin", "catalog", "sync"], {"PAYMENTSVC_STRIPE_API_BASE": url}
+            )
+            assert synced.returncode == 0, synced.stderr
             yield Emulator(url, http)
         finally:
             process.stop()
@@ -130,10 +135,7 @@ def start_server(
 def billing_server(
     database_url: str, emulator: Emulator, e2e_logs: Path
 ) -> Iterator[BillingServer]:
-    env = server_env(database_url, emulator, free_port())
-    synced = run_script(["billing-admin", "catalog", "sync"], env)
-    assert synced.returncode == 0, synced.stderr
-    server = start_server(env, e2e_logs)
+    server = start_server(server_env(database_url, emulator, free_port()), e2e_logs)
     yield server
     server.process.stop()
 

@@ -15,7 +15,10 @@ pytestmark = pytest.mark.unit
 
 KEY = "unit-test-signing-key-0123456789abcdef"
 OLD_KEY = "unit-test-previous-key-0123456789abcdef"
-NOW = datetime.now(UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def verifier(*keys: str) -> TokenVerifier:
@@ -23,29 +26,29 @@ def verifier(*keys: str) -> TokenVerifier:
 
 
 def test_a_valid_token_names_the_service_and_its_scopes() -> None:
-    token = issue_token(KEY, "orders", [Scope.READ, Scope.WRITE], timedelta(hours=1), NOW)
+    token = issue_token(KEY, "orders", [Scope.READ, Scope.WRITE], timedelta(hours=1), now())
     identity = verifier().verify(token)
     assert identity.service == "orders"
     assert identity.scopes == {Scope.READ, Scope.WRITE}
 
 
 def test_tokens_of_the_previous_key_pass_during_a_rotation() -> None:
-    old = issue_token(OLD_KEY, "orders", [Scope.READ], timedelta(hours=1), NOW)
+    old = issue_token(OLD_KEY, "orders", [Scope.READ], timedelta(hours=1), now())
     assert verifier(KEY, OLD_KEY).verify(old).service == "orders"
     with pytest.raises(InvalidToken):
         verifier(KEY).verify(old)
 
 
 def test_a_little_clock_skew_is_allowed_but_expiry_is_not() -> None:
-    skewed = issue_token(KEY, "orders", [Scope.READ], timedelta(seconds=-10), NOW)
+    skewed = issue_token(KEY, "orders", [Scope.READ], timedelta(seconds=-10), now())
     assert verifier().verify(skewed).service == "orders"
-    expired = issue_token(KEY, "orders", [Scope.READ], timedelta(minutes=-5), NOW)
+    expired = issue_token(KEY, "orders", [Scope.READ], timedelta(minutes=-5), now())
     with pytest.raises(InvalidToken):
         verifier().verify(expired)
 
 
 def test_another_audience_is_refused() -> None:
-    token = issue_token(KEY, "orders", [Scope.READ], timedelta(hours=1), NOW, audience="other")
+    token = issue_token(KEY, "orders", [Scope.READ], timedelta(hours=1), now(), audience="other")
     with pytest.raises(InvalidToken):
         verifier().verify(token)
 
@@ -61,7 +64,7 @@ def test_alg_none_is_refused() -> None:
     claims = {
         "sub": "orders",
         "aud": "paymentsvc",
-        "exp": int(NOW.timestamp()) + 3600,
+        "exp": int(now().timestamp()) + 3600,
         "scope": "billing.write",
     }
     with pytest.raises(InvalidToken):
@@ -70,14 +73,19 @@ def test_alg_none_is_refused() -> None:
 
 @pytest.mark.parametrize("missing", ["sub", "exp", "aud"])
 def test_required_claims(missing: str) -> None:
-    claims = {"sub": "orders", "aud": "paymentsvc", "exp": int(NOW.timestamp()) + 3600}
+    claims = {"sub": "orders", "aud": "paymentsvc", "exp": int(now().timestamp()) + 3600}
     del claims[missing]
     with pytest.raises(InvalidToken):
         verifier().verify(jwt.encode(claims, KEY, algorithm="HS256"))
 
 
 def test_unknown_scopes_grant_nothing() -> None:
-    claims = {"sub": "x", "aud": "paymentsvc", "exp": int(NOW.timestamp()) + 60, "scope": "admin *"}
+    claims = {
+        "sub": "x",
+        "aud": "paymentsvc",
+        "exp": int(now().timestamp()) + 60,
+        "scope": "admin *",
+    }
     assert verifier().verify(jwt.encode(claims, KEY, algorithm="HS256")).scopes == frozenset()
 
 

@@ -1,0 +1,130 @@
+"""PostgreSQL goes away under load and comes back (PostgreSQL runs only)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.orm import AuditLogRow
+from tests.conftest import TEST_DATABASE_ENV
+from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server
+from tests.e2e.services import BearerToken, free_port, wait_until
+from tests.e2e.tcp_proxy import TcpProxy
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not os.environ.get(TEST_DATABASE_ENV), reason="needs PostgreSQL (a server to take away)"
+    ),
+]
+
+
+@pytest.fixture
+def proxied(
+    database_url: str, emulator: Emulator, e2e_logs: Path
+) -> Iterator[tuple[BillingServer, TcpProxy]]:
+    url = make_url(database_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    env = server_env(through_proxy.render_as_string(hide_password=False), emulator, free_port())
+    env["PAYMENTSVC_HEALTH_PROBE_INTERVAL"] = "0.3"
+    env["PAYMENTSVC_DB_CONNECT_TIMEOUT"] = "2"
+    server = start_server(env, e2e_logs)
+    yield server, proxy
+    server.process.stop()
+
+
+def serving(channel: grpc.Channel, service: str = "billing.v1.BillingService") -> bool:
+    health: Any = health_pb2_grpc.HealthStub(channel)
+    answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def test_calls_fail_unavailable_and_recover(
+    proxied: tuple[BillingServer, TcpProxy], database_url: str
+) -> None:
+    server, proxy = proxied
+    account = f"acct_outage_{uuid.uuid4().hex[:8]}"
+    codes: Counter[str] = Counter()
+    created: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with grpc.insecure_channel(server.target) as raw:
+            stub = billing_pb2_grpc.BillingServiceStub(
+                grpc.intercept_channel(raw, BearerToken(server.token))
+            )
+            while not stop.is_set():
+                for call in ("check", "checkout"):
+                    try:
+                        if call == "check":
+                            stub.CheckPlan(
+                                billing_pb2.CheckPlanRequest(account_id=account, plan="free"),
+                                timeout=5,
+                            )
+                        else:
+                            session = stub.CreateCheckout(
+                                billing_pb2.CreateCheckoutRequest(
+                                    account_id=f"{account}_{uuid.uuid4().hex[:6]}", plan="pro"
+                                ),
+                                timeout=5,
+                            )
+                            created.append(session.session_id)
+                        codes["OK"] += 1
+                    except grpc.RpcError as error:
+                        codes[error.code().name] += 1
+
+    workers = [threading.Thread(target=load) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    with grpc.insecure_channel(server.target) as channel:
+        time.sleep(1)
+        proxy.cut()
+        wait_until(lambda: not serving(channel), 10, "health to report NOT_SERVING")
+        assert serving(channel, "")  # liveness: no reason to restart the process
+        time.sleep(1)
+        down = Counter(codes)
+        proxy.restore()
+        wait_until(lambda: serving(channel), 15, "health to report SERVING again")
+        ok_before = codes["OK"]
+        time.sleep(1.5)
+    stop.set()
+    for worker in workers:
+        worker.join(10)
+
+    server.process.running()  # still alive: it did not crash
+    assert down["UNAVAILABLE"] > 0
+    assert set(codes) <= {"OK", "UNAVAILABLE"}, codes  # never INTERNAL or UNKNOWN
+    assert codes["OK"] > ok_before  # it recovered
+
+    # Every checkout that answered OK is audited: its writes committed whole.
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            audited = connection.scalar(
+                select(func.count())
+                .select_from(AuditLogRow)
+                .where(
+                    AuditLogRow.action == "CreateCheckout",
+                    AuditLogRow.outcome == "ok",
+                    AuditLogRow.account_id.like(f"{account}_%"),
+                )
+            )
+    finally:
+        engine.dispose()
+    assert audited == len(created)
