@@ -201,7 +201,9 @@ def _events(
     while True:
         page = calls("list events", functools.partial(client.v1.events.list, params.copy()))
         for event in page.data:
-            yield json.dumps(event.to_dict()).encode()
+            # The stripe library parses Stripe's decimal strings (such as
+            # unit_amount_decimal) into Decimal; they go back out as strings.
+            yield json.dumps(event.to_dict(), default=str).encode()
         if not page.has_more or not page.data:
             return
         params["starting_after"] = page.data[-1].id

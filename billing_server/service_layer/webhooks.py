@@ -70,7 +70,10 @@ def apply_event(deps: Dependencies, event_id: str) -> IngestOutcome:
         handle = _HANDLERS.get(event.type, _ignore)
         result = handle(deps, event)
     except Exception as exc:
-        _mark_failed(deps, event_id, exc)
+        if not _mark_failed(deps, event_id, exc):
+            # A concurrent delivery processed it meanwhile; whatever this
+            # one tripped over no longer matters.
+            return IngestOutcome.DUPLICATE
         raise
     if result.linked_customer is not None:
         apply_deferred(deps, result.linked_customer)
@@ -109,6 +112,11 @@ def _subscription_changed(deps: Dependencies, event: StripeEvent) -> _Result:
 
     with deps.uow() as uow:
         recorded = uow.subscriptions.recorded(snapshot.id)
+        # Read after the state: if a concurrent delivery of this very event
+        # recorded it, it is seen as processed here, not as "same second".
+        stored = uow.events.get(event.id)
+    if stored is not None and stored.status == "processed":
+        return _Result(IngestOutcome.DUPLICATE)
     order = freshness(event.created, recorded.state_at if recorded else None)
     if order is Freshness.OLDER:
         return _finish(deps, event, IngestOutcome.STALE)
@@ -235,11 +243,14 @@ def _defer(deps: Dependencies, event: StripeEvent, customer_id: str) -> _Result:
     return _Result(IngestOutcome.DEFERRED)
 
 
-def _mark_failed(deps: Dependencies, event_id: str, exc: Exception) -> None:
+def _mark_failed(deps: Dependencies, event_id: str, exc: Exception) -> bool:
+    """Records the failure; False when the event is processed after all."""
     with deps.uow(write=True) as uow:
-        if _claim(uow, event_id):
-            uow.events.mark(event_id, "failed", deps.clock(), error=f"{type(exc).__name__}: {exc}")
-            uow.commit()
+        if not _claim(uow, event_id):
+            return False
+        uow.events.mark(event_id, "failed", deps.clock(), error=f"{type(exc).__name__}: {exc}")
+        uow.commit()
+    return True
 
 
 def _id(value: Any) -> str | None:
