@@ -16,11 +16,13 @@ from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.config import Settings
 from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
+from billing_server.telemetry import NullTelemetry, Telemetry
 
 
-def stripe_calls(settings: Settings) -> StripeCalls:
+def stripe_calls(settings: Settings, telemetry: Telemetry | None = None) -> StripeCalls:
     return StripeCalls(
-        CircuitBreaker(settings.stripe_breaker_failures, settings.stripe_breaker_cooldown_s)
+        CircuitBreaker(settings.stripe_breaker_failures, settings.stripe_breaker_cooldown_s),
+        telemetry=telemetry,
     )
 
 
@@ -50,6 +52,7 @@ def bootstrap(
     *,
     stripe: AbstractStripeGateway | None = None,
     require_schema_at_head: bool = True,
+    telemetry: Telemetry | None = None,
 ) -> Application:
     catalog = load_catalog(settings.plans_file)
     database = connect(settings)
@@ -58,7 +61,7 @@ def bootstrap(
 
     breaker = None
     if stripe is None:
-        calls = stripe_calls(settings)
+        calls = stripe_calls(settings, telemetry)
         breaker = calls.breaker
         stripe = StripeGateway(stripe_client(settings), calls)
 
@@ -69,6 +72,7 @@ def bootstrap(
         uow=unit_of_work,
         stripe=stripe,
         catalog=catalog,
+        telemetry=telemetry or NullTelemetry(),
         urls=CheckoutUrls(
             success=settings.success_url,
             cancel=settings.cancel_url,

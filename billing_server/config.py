@@ -34,6 +34,8 @@ class Settings:
     grpc_address: str
     grpc_max_workers: int
     metrics_address: str | None
+    # How long the subscription counts of a scrape are reused.
+    metrics_db_cache_s: float
     database_url: str
     db_pool_size: int
     db_max_overflow: int
@@ -65,6 +67,8 @@ class Settings:
     return_url: str
     plans_file: Path
     log_level: str
+    log_json: bool
+    access_log: bool
     event_retention_days: int
     idempotency_retention_hours: int
 
@@ -90,6 +94,7 @@ class Settings:
             grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
             # An empty value turns the metrics endpoint off.
             metrics_address=env.get("PAYMENTSVC_METRICS_ADDRESS", "127.0.0.1:9464") or None,
+            metrics_db_cache_s=reader.number("PAYMENTSVC_METRICS_DB_CACHE", 15.0, allow_zero=True),
             database_url=reader.text("SQLALCHEMY_DATABASE_URI", "sqlite:///var/paymentsvc.db"),
             db_pool_size=reader.integer("PAYMENTSVC_DB_POOL_SIZE", 10),
             db_max_overflow=reader.integer("PAYMENTSVC_DB_MAX_OVERFLOW", 10),
@@ -129,6 +134,13 @@ class Settings:
             return_url=reader.text("PAYMENTSVC_RETURN_URL", "http://localhost:3000/account"),
             plans_file=Path(reader.text("PAYMENTSVC_PLANS_FILE", str(DEFAULT_PLANS_FILE))),
             log_level=reader.text("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+            log_json=reader.choice(
+                "PAYMENTSVC_LOG_FORMAT",
+                ("json", "text"),
+                "json" if env.get("PAYMENTSVC_ENV") == "production" else "text",
+            )
+            == "json",
+            access_log=reader.flag("PAYMENTSVC_ACCESS_LOG", default=True),
             event_retention_days=reader.integer("PAYMENTSVC_EVENT_RETENTION_DAYS", 30),
             idempotency_retention_hours=reader.integer(
                 "PAYMENTSVC_IDEMPOTENCY_RETENTION_HOURS", 24
@@ -167,9 +179,18 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         return self.env.get(name) or default
 
-    def flag(self, name: str) -> bool:
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = (self.env.get(name) or default).strip().lower()
+        if value not in allowed:
+            self.problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            return default
+        return value
+
+    def flag(self, name: str, *, default: bool = False) -> bool:
         raw = self.env.get(name, "").strip().lower()
-        if raw in ("", "0", "false", "no"):
+        if raw == "":
+            return default
+        if raw in ("0", "false", "no"):
             return False
         if raw in ("1", "true", "yes"):
             return True
@@ -198,7 +219,7 @@ class _Reader:
             self.problems.append(f"{name} must not be negative, got {value}")
         return value
 
-    def number(self, name: str, default: float) -> float:
+    def number(self, name: str, default: float, *, allow_zero: bool = False) -> float:
         raw = self.env.get(name)
         if not raw:
             return default
@@ -207,7 +228,7 @@ class _Reader:
         except ValueError:
             self.problems.append(f"{name} must be a number, got {raw!r}")
             return default
-        if value <= 0:
+        if value < 0 or (value == 0 and not allow_zero):
             self.problems.append(f"{name} must be positive, got {value}")
         return value
 

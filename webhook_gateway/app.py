@@ -4,31 +4,70 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from paymentsvc_telemetry import request_ids
+from paymentsvc_telemetry.logs import configure_logging
+from paymentsvc_telemetry.tracing import configure_tracing, context_from, shutdown_tracing
 from webhook_gateway.body import BodyTooLarge, read_limited
 from webhook_gateway.config import GatewaySettings
-from webhook_gateway.forwarding import EventForwarder, Verdict
+from webhook_gateway.forwarding import EventForwarder, Forwarded, Verdict
+from webhook_gateway.metrics import GatewayMetrics
 from webhook_gateway.signature import InvalidSignature, verify
 
 log = logging.getLogger("webhook_gateway")
+REQUEST_ID_HEADER = "X-Request-Id"
 
 
-def create_app(settings: GatewaySettings, forwarder: EventForwarder | None = None) -> Starlette:
+def create_app(
+    settings: GatewaySettings,
+    forwarder: EventForwarder | None = None,
+    metrics: GatewayMetrics | None = None,
+    *,
+    tracing: bool = False,
+) -> Starlette:
     forwarder = forwarder or EventForwarder(
         settings.billing_target,
         settings.forward_timeout_s,
         settings.billing_token,
         settings.channel_credentials(),
     )
+    metrics = metrics or GatewayMetrics.create()
+    tracer = trace.get_tracer("webhook_gateway")
 
     async def receive_webhook(request: Request) -> Response:
+        token = request_ids.adopt(request.headers.get(REQUEST_ID_HEADER))
+        try:
+            with tracer.start_as_current_span(
+                f"POST {settings.webhook_path}",
+                context=context_from(request.headers.items()),
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": "POST", "url.path": settings.webhook_path},
+            ) as span:
+                response = await _handle(request)
+                span.set_attribute("http.response.status_code", response.status_code)
+            metrics.requests.labels(str(response.status_code)).inc()
+            response.headers[REQUEST_ID_HEADER] = request_ids.current() or ""
+            log.info(
+                "webhook %d",
+                response.status_code,
+                extra={"status_code": response.status_code, "path": settings.webhook_path},
+            )
+            return response
+        finally:
+            request_ids.release(token)
+
+    async def _handle(request: Request) -> Response:
         try:
             payload = await read_limited(request, settings.max_body_bytes)
         except BodyTooLarge:
@@ -41,23 +80,36 @@ def create_app(settings: GatewaySettings, forwarder: EventForwarder | None = Non
                 settings.tolerance_s,
             )
         except InvalidSignature as exc:
+            metrics.signature_failures.inc()
             log.warning("webhook refused: %s", exc)
             return _error(400, "invalid signature")
         if not _looks_like_event(payload):
             return _error(400, "not a Stripe event")
 
-        forwarded = await forwarder.forward(payload)
+        forwarded = await _forward(payload)
         if forwarded.verdict is Verdict.RECORDED:
             log.info("event %s %s", forwarded.event_id, forwarded.outcome)
             return JSONResponse(
                 {"received": True, "event_id": forwarded.event_id, "outcome": forwarded.outcome}
             )
         if forwarded.verdict is Verdict.REJECTED:
+            metrics.forward_failures.labels("rejected").inc()
             log.warning("billing server rejected an event: %s", forwarded.detail)
             return _error(400, "event rejected")
         # Not recorded: a 5xx makes Stripe deliver it again later.
+        metrics.forward_failures.labels("retry").inc()
         log.error("event not recorded (%s); Stripe will retry", forwarded.detail)
         return _error(503, "billing server unavailable")
+
+    async def _forward(payload: bytes) -> Forwarded:
+        started = time.perf_counter()
+        with tracer.start_as_current_span("forward IngestEvent", kind=SpanKind.CLIENT):
+            forwarded = await forwarder.forward(payload)
+        metrics.forward_latency.observe(time.perf_counter() - started)
+        return forwarded
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -74,20 +126,25 @@ def create_app(settings: GatewaySettings, forwarder: EventForwarder | None = Non
             yield
         finally:
             await forwarder.close()
+            if tracing:
+                shutdown_tracing()  # flushes the spans still buffered
 
     return Starlette(
         routes=[
             Route(settings.webhook_path, receive_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
 
 
 def create_app_from_env() -> Starlette:
-    """The factory uvicorn workers call (each builds its own app)."""
-    return create_app(GatewaySettings.from_env())
+    """The factory uvicorn workers call (each builds its own app, metrics and tracer)."""
+    settings = GatewaySettings.from_env()
+    configure_logging(settings.log_level, as_json=settings.log_json)
+    return create_app(settings, tracing=configure_tracing("webhook-gateway"))
 
 
 def _looks_like_event(payload: bytes) -> bool:

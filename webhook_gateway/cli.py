@@ -11,6 +11,7 @@ from types import FrameType
 
 import uvicorn
 
+from paymentsvc_telemetry.logs import configure_logging
 from webhook_gateway.config import GatewayConfigError, GatewaySettings
 
 
@@ -24,11 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GatewayConfigError as exc:
         print(f"webhook-gateway: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    configure_logging(settings.log_level, as_json=settings.log_json)
     # uvicorn handles SIGTERM itself: it stops accepting, lets requests in
     # flight finish and runs the lifespan shutdown (closing the gRPC channel).
     # Then it re-raises the signal to the handler it found; this one lets

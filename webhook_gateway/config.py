@@ -41,6 +41,7 @@ class GatewaySettings:
     billing_tls_key_file: str | None
     forward_timeout_s: float
     log_level: str
+    log_json: bool
 
     def channel_credentials(self) -> grpc.ChannelCredentials | None:
         """TLS credentials for the billing server, or None for plaintext."""
@@ -94,6 +95,11 @@ class GatewaySettings:
             billing_tls_key_file=env.get("PAYMENTSVC_BILLING_TLS_KEY_FILE") or None,
             forward_timeout_s=number("PAYMENTSVC_FORWARD_TIMEOUT", 10.0, whole=False),
             log_level=env.get("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+            log_json=env.get(
+                "PAYMENTSVC_LOG_FORMAT",
+                "json" if env.get("PAYMENTSVC_ENV") == "production" else "text",
+            ).lower()
+            == "json",
         )
         if (settings.billing_tls_cert_file is None) != (settings.billing_tls_key_file is None):
             problems.append(

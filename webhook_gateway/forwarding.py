@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
+from paymentsvc_telemetry import request_ids
+from paymentsvc_telemetry.tracing import outgoing_headers
 
 INGEST_SERVICE = "billing.v1.WebhookIngestService"
 
@@ -65,11 +67,17 @@ class EventForwarder:
 
     async def forward(self, payload: bytes) -> Forwarded:
         stub = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(self.channel)
+        # The request id and the trace travel on to the server.
+        metadata = (
+            *self._metadata,
+            (request_ids.HEADER, request_ids.current() or ""),
+            *outgoing_headers(),
+        )
         try:
             response = await stub.IngestEvent(
                 webhook_ingest_pb2.IngestEventRequest(payload=payload),
                 timeout=self._timeout_s,
-                metadata=self._metadata,
+                metadata=metadata,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import stripe
+from opentelemetry import trace
 
 from billing_server import deadlines
 from billing_server.adapters.circuit_breaker import CircuitBreaker
@@ -18,6 +19,7 @@ from billing_server.domain.errors import (
     NotFound,
     Unavailable,
 )
+from billing_server.telemetry import NullTelemetry, Telemetry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -28,17 +30,36 @@ class StripeCalls:
         self,
         breaker: CircuitBreaker,
         *,
+        telemetry: Telemetry | None = None,
         rate_limit_retries: int = 3,
         backoff_s: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.breaker = breaker
+        self._telemetry: Telemetry = telemetry or NullTelemetry()
         self._rate_limit_retries = rate_limit_retries
         self._backoff_s = backoff_s
         self._sleep = sleep
 
     def __call__(self, operation: str, request: Callable[[], T]) -> T:
         """Runs one Stripe request, turning stripe's errors into the domain's."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with self._telemetry.span(f"stripe {operation}", {"stripe.operation": operation}):
+                result = self._call(operation, request)
+                response = getattr(result, "last_response", None)
+                _note_request_id(getattr(response, "request_id", None))
+            outcome = "ok"
+            return result
+        except BillingError as exc:
+            # Reasons are a small fixed set (STRIPE_UNAVAILABLE, ...): a label.
+            outcome = exc.reason.lower()
+            raise
+        finally:
+            self._telemetry.stripe_call(operation, outcome, time.perf_counter() - started)
+
+    def _call(self, operation: str, request: Callable[[], T]) -> T:
         deadlines.check(f"calling Stripe ({operation})")
         if not self.breaker.allow():
             raise Unavailable(
@@ -64,6 +85,7 @@ class StripeCalls:
                 self._sleep(delay)
                 continue
             except stripe.StripeError as exc:
+                _note_request_id(exc.request_id)
                 error = _translate(operation, exc)
                 if isinstance(error, Unavailable):
                     self.breaker.record_failure()
@@ -75,6 +97,12 @@ class StripeCalls:
                 raise
             self.breaker.record_success()
             return result
+
+
+def _note_request_id(request_id: object) -> None:
+    """Stripe's request id on the current span: support can look the call up."""
+    if isinstance(request_id, str) and request_id:
+        trace.get_current_span().set_attribute("stripe.request_id", request_id)
 
 
 def _translate(operation: str, exc: stripe.StripeError) -> BillingError:

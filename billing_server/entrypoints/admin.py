@@ -20,10 +20,10 @@ from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
 from billing_server.entrypoints.healthcheck import server_is_serving
 from billing_server.entrypoints.preflight import run_preflight
-from billing_server.entrypoints.serve import configure_logging
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
 from billing_server.service_layer.retention import clean_up
+from paymentsvc_telemetry.logs import configure_logging
 
 # Exit codes scripts can rely on.
 OK, FAILED, MISCONFIGURED = 0, 1, 2
@@ -44,7 +44,7 @@ def admin_main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, as_json=settings.log_json)
         command: Callable[[Settings, argparse.Namespace], int] = args.run
         return command(settings, args)
     except (ConfigError, CatalogError) as exc:

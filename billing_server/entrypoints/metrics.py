@@ -1,17 +1,35 @@
-"""Prometheus metrics of the gRPC server, on an HTTP port of their own."""
+"""Prometheus metrics of the billing server, on an HTTP port of their own.
+
+Label values are bounded: methods, status codes, Stripe operations and
+reasons, event types and outcomes, plan names and statuses. Never an
+account, customer, event or request id.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
+
+from billing_server.adapters.circuit_breaker import BreakerState
+from billing_server.adapters.orm import SubscriptionRow
 
 # Sub-millisecond buckets: CheckPlan must be resolvable well below 1 ms.
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 )  # fmt: skip
+STRIPE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BREAKER_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
 @dataclass(frozen=True)
@@ -19,24 +37,80 @@ class ServerMetrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    rate_limited: Counter
+    stripe_requests: Counter
+    stripe_latency: Histogram
+    stripe_circuit: Gauge
+    webhook_events: Counter
+    idempotent_replays: Counter
+    payment_failures: Counter
+    cancellations: Counter
 
     @classmethod
     def create(cls) -> ServerMetrics:
-        registry = CollectorRegistry()
+        r = CollectorRegistry()
         return cls(
-            registry=registry,
+            registry=r,
             requests=Counter(
                 "paymentsvc_grpc_server_handled",
                 "RPCs completed on the server, by method and status code.",
                 ["grpc_service", "grpc_method", "grpc_code"],
-                registry=registry,
+                registry=r,
             ),
             latency=Histogram(
                 "paymentsvc_grpc_server_handling_seconds",
                 "Time to handle an RPC on the server.",
                 ["grpc_service", "grpc_method"],
                 buckets=LATENCY_BUCKETS,
-                registry=registry,
+                registry=r,
+            ),
+            rate_limited=Counter(
+                "paymentsvc_rate_limited",
+                "Calls refused by the rate limit (per replica), by method.",
+                ["grpc_method"],
+                registry=r,
+            ),
+            stripe_requests=Counter(
+                "paymentsvc_stripe_requests",
+                "Requests to Stripe by operation and outcome (ok, or the error's reason).",
+                ["operation", "outcome"],
+                registry=r,
+            ),
+            stripe_latency=Histogram(
+                "paymentsvc_stripe_request_duration_seconds",
+                "Time of a Stripe request, retries included.",
+                ["operation"],
+                buckets=STRIPE_BUCKETS,
+                registry=r,
+            ),
+            stripe_circuit=Gauge(
+                "paymentsvc_stripe_circuit_state",
+                "Stripe circuit breaker: 0 closed, 1 half-open, 2 open.",
+                registry=r,
+            ),
+            webhook_events=Counter(
+                "paymentsvc_webhook_events",
+                "Stripe events by type and outcome (applied, duplicate, stale, ignored, "
+                "deferred, failed).",
+                ["event_type", "outcome"],
+                registry=r,
+            ),
+            idempotent_replays=Counter(
+                "paymentsvc_idempotent_replays",
+                "Mutating calls answered from an idempotency record, by method.",
+                ["grpc_method"],
+                registry=r,
+            ),
+            payment_failures=Counter(
+                "paymentsvc_payment_failures",
+                "Failed subscription payments reported by Stripe.",
+                registry=r,
+            ),
+            cancellations=Counter(
+                "paymentsvc_subscription_cancellations",
+                "Subscriptions that became canceled (churn), by plan.",
+                ["plan"],
+                registry=r,
             ),
         )
 
@@ -44,8 +118,73 @@ class ServerMetrics:
         self.latency.labels(service, method).observe(seconds)
         self.requests.labels(service, method, code.name).inc()
 
+    def breaker_changed(self, state: BreakerState) -> None:
+        self.stripe_circuit.set(BREAKER_VALUES[state])
+
+    def watch_database(self, engine: Engine, cache_s: float = 15.0) -> None:
+        """Adds the pool gauges and the subscription counts computed at scrape time."""
+        self.registry.register(_PoolCollector(engine))
+        self.registry.register(_SubscriptionCollector(engine, cache_s))
+
     def serve(self, address: str) -> int:
         """Serves /metrics on `address` (host:port, port 0 picks one); returns the port."""
         host, port = address.rsplit(":", 1)
         server, _thread = start_http_server(int(port), host, registry=self.registry)
         return int(server.server_port)
+
+
+class _PoolCollector(Collector):
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        pool = self._engine.pool
+        if not isinstance(pool, QueuePool):
+            return
+        family = GaugeMetricFamily(
+            "paymentsvc_db_pool_connections",
+            "Database connections of this replica's pool, by state.",
+            labels=["state"],
+        )
+        family.add_metric(["in_use"], pool.checkedout())
+        family.add_metric(["idle"], pool.checkedin())
+        family.add_metric(["overflow"], max(pool.overflow(), 0))
+        yield family
+
+
+class _SubscriptionCollector(Collector):
+    """Subscriptions by plan and status, from one grouped query, cached so
+    that frequent scrapes cost the database little."""
+
+    def __init__(self, engine: Engine, cache_s: float, clock: Callable[[], float] = time.monotonic):
+        self._engine = engine
+        self._cache_s = cache_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rows: list[tuple[str, str, int]] = []
+        self._taken_at = float("-inf")
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "paymentsvc_subscriptions",
+            "Subscriptions by plan and status, counted at scrape time (reused for "
+            "PAYMENTSVC_METRICS_DB_CACHE seconds).",
+            labels=["plan", "status"],
+        )
+        for plan, status, count in self._counts():
+            family.add_metric([plan or "unknown", status], count)
+        yield family
+
+    def _counts(self) -> list[tuple[str, str, int]]:
+        with self._lock:
+            if self._clock() - self._taken_at >= self._cache_s:
+                query = select(SubscriptionRow.plan, SubscriptionRow.status, func.count()).group_by(
+                    SubscriptionRow.plan, SubscriptionRow.status
+                )
+                try:
+                    with self._engine.connect() as connection:
+                        self._rows = [(p, s, int(n)) for p, s, n in connection.execute(query)]
+                    self._taken_at = self._clock()
+                except SQLAlchemyError:
+                    pass  # the last counts stand; the health status tells the outage
+            return list(self._rows)

@@ -1,21 +1,27 @@
 """What every call to our services passes through, in one wrapper.
 
-In order: the deadline (the caller's, capped by the server's maximum),
-authentication and the method's scope, the rate limit, decoding the request
-(a malformed one is INVALID_ARGUMENT, not INTERNAL), the servicer, and the
-mapping of any error to a status. Metrics record the final code and the
-time taken. One wrapper rather than a chain keeps the hot path short.
+In order: the request id (the caller's x-request-id or a new one, sent
+back in the initial metadata), the trace context (W3C, when tracing is on),
+the deadline (the caller's, capped by the server's maximum), authentication
+and the method's scope, the rate limit, decoding the request (a malformed
+one is INVALID_ARGUMENT, not INTERNAL), the servicer, and the mapping of any
+error to a status. Then metrics and one access-log line. One wrapper rather
+than a chain keeps the hot path short.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from billing_server.adapters.tokens import Identity
 from billing_server.deadlines import deadline_in
 from billing_server.domain.errors import BillingError, InvalidArgument, ResourceExhausted
 from billing_server.domain.rate_limits import RateLimiter
@@ -23,8 +29,11 @@ from billing_server.entrypoints.auth import METHOD_SCOPES, Authenticator
 from billing_server.entrypoints.caller import current_identity
 from billing_server.entrypoints.error_mapping import abort_with
 from billing_server.entrypoints.metrics import ServerMetrics
+from paymentsvc_telemetry import request_ids
+from paymentsvc_telemetry.tracing import context_from
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("billing_server.access")
 
 
 class RequestPipeline(grpc.ServerInterceptor):
@@ -34,11 +43,16 @@ class RequestPipeline(grpc.ServerInterceptor):
         limiter: RateLimiter | None,
         metrics: ServerMetrics | None,
         max_deadline_s: float,
+        *,
+        tracing: bool = False,
+        access_log_enabled: bool = True,
     ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
         self._metrics = metrics
         self._max_deadline_s = max_deadline_s
+        self._tracer = trace.get_tracer("billing_server") if tracing else None
+        self._access_log = access_log_enabled
 
     def intercept_service(
         self,
@@ -55,51 +69,108 @@ class RequestPipeline(grpc.ServerInterceptor):
 
         def call(raw: bytes, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
+            metadata = context.invocation_metadata()
+            token = request_ids.adopt(_first(metadata, request_ids.HEADER))
+            context.send_initial_metadata(((request_ids.HEADER, request_ids.current() or ""),))
             code = grpc.StatusCode.OK
-            try:
-                return self._run(raw, context, method, name, behavior, deserialize)
-            except BillingError as exc:
-                code = grpc.StatusCode[exc.grpc_code]
-                abort_with(context, exc)
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                log.exception("unexpected error in %s", method)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            finally:
-                if self._metrics is not None:
-                    self._metrics.observe(service, name, code, time.perf_counter() - started)
+            caller = "-"
+            with self._span(method, service, name, metadata) as span:
+                try:
+                    identity = self._admit(context, metadata, method, name)
+                    caller = identity.service
+                    return self._serve(raw, context, identity, behavior, deserialize)
+                except BillingError as exc:
+                    code = grpc.StatusCode[exc.grpc_code]
+                    abort_with(context, exc)
+                except Exception:
+                    code = grpc.StatusCode.INTERNAL
+                    log.exception("unexpected error in %s", method)
+                    context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                finally:
+                    elapsed = time.perf_counter() - started
+                    if span is not None:
+                        span.set_attribute("rpc.grpc.status_code", code.value[0])
+                        if code is not grpc.StatusCode.OK:
+                            span.set_status(Status(StatusCode.ERROR, code.name))
+                    if self._metrics is not None:
+                        self._metrics.observe(service, name, code, elapsed)
+                        if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+                            self._metrics.rate_limited.labels(name).inc()
+                    if self._access_log:
+                        access_log.info(
+                            "%s %s %.2fms caller=%s",
+                            name,
+                            code.name,
+                            elapsed * 1000,
+                            caller,
+                            extra={
+                                "grpc_method": name,
+                                "grpc_code": code.name,
+                                "duration_ms": round(elapsed * 1000, 3),
+                                "caller": caller,
+                            },
+                        )
+                    request_ids.release(token)
 
         return grpc.unary_unary_rpc_method_handler(
             call, request_deserializer=None, response_serializer=handler.response_serializer
         )
 
-    def _run(
+    @contextlib.contextmanager
+    def _span(
+        self, method: str, service: str, name: str, metadata: Any
+    ) -> Iterator[trace.Span | None]:
+        if self._tracer is None:
+            yield None
+            return
+        with self._tracer.start_as_current_span(
+            method.lstrip("/"),
+            context=context_from(metadata),
+            kind=SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            yield span
+
+    def _admit(
+        self, context: grpc.ServicerContext, metadata: Any, method: str, name: str
+    ) -> Identity:
+        identity = self._authenticator.identify(metadata, method)
+        if self._limiter is not None:
+            wait = self._limiter.admit(identity.service, name)
+            if wait > 0:
+                raise ResourceExhausted(
+                    f"rate limit for {identity.service} on {name} reached; retry later",
+                    retry_after_s=wait,
+                    reason="RATE_LIMITED",
+                )
+        return identity
+
+    def _serve(
         self,
         raw: bytes,
         context: grpc.ServicerContext,
-        method: str,
-        name: str,
+        identity: Identity,
         behavior: Callable[[Any, grpc.ServicerContext], Any],
         deserialize: Callable[[bytes], Any] | None,
     ) -> Any:
         left = context.time_remaining()
         budget = self._max_deadline_s if left is None else min(left, self._max_deadline_s)
+        try:
+            request = deserialize(raw) if deserialize is not None else raw
+        except Exception:
+            raise InvalidArgument("request is not a valid message for this method") from None
         with deadline_in(budget):
-            identity = self._authenticator.identify(context.invocation_metadata(), method)
-            if self._limiter is not None:
-                wait = self._limiter.admit(identity.service, name)
-                if wait > 0:
-                    raise ResourceExhausted(
-                        f"rate limit for {identity.service} on {name} reached; retry later",
-                        retry_after_s=wait,
-                        reason="RATE_LIMITED",
-                    )
-            try:
-                request = deserialize(raw) if deserialize is not None else raw
-            except Exception:
-                raise InvalidArgument("request is not a valid message for this method") from None
             token = current_identity.set(identity)
             try:
                 return behavior(request, context)
             finally:
                 current_identity.reset(token)
+
+
+def _first(metadata: Any, key: str) -> str | None:
+    for k, v in metadata or ():
+        if k == key and isinstance(v, str):
+            return str(v)
+    return None

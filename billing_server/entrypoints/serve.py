@@ -22,7 +22,10 @@ from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, crea
 from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.production_checks import configuration_problems
+from paymentsvc_telemetry.logs import configure_logging
+from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("billing_server")
 
@@ -31,25 +34,27 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="billing-server", description="Runs the billing gRPC server (configured by env)."
     ).parse_args(argv)
+    metrics = ServerMetrics.create()
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, as_json=settings.log_json)
         if settings.is_production and (problems := configuration_problems(settings)):
             raise ConfigError("refusing to start in production:\n  - " + "\n  - ".join(problems))
-        app = bootstrap(settings)
+        tracing = configure_tracing("billing-server")
+        app = bootstrap(settings, telemetry=ServiceTelemetry(metrics, tracing))
     except (ConfigError, CatalogError, BillingError) as exc:
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
-    metrics = ServerMetrics.create()
+    metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
     running = create_server(
         app.deps,
         settings.grpc_address,
         settings.grpc_max_workers,
-        pipeline(settings, metrics),
+        pipeline(settings, metrics, tracing=tracing),
         tls=_tls(settings),
     )
-    _report_stripe_health(app, running)
+    _report_stripe_health(app, running, metrics)
     probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
@@ -83,11 +88,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     running.set_serving(False)
     running.server.stop(settings.shutdown_grace_s).wait()
     app.close()
+    shutdown_tracing()
     log.info("billing-server stopped")
     return 0
 
 
-def pipeline(settings: Settings, metrics: ServerMetrics | None) -> RequestPipeline:
+def pipeline(
+    settings: Settings, metrics: ServerMetrics | None, *, tracing: bool = False
+) -> RequestPipeline:
     verifier = (
         TokenVerifier(settings.jwt_keys, settings.jwt_audience, settings.jwt_leeway_s)
         if settings.jwt_keys
@@ -95,7 +103,14 @@ def pipeline(settings: Settings, metrics: ServerMetrics | None) -> RequestPipeli
     )
     default, per_method = parse_limits(settings.rate_limits)
     limiter = RateLimiter(default or Limit(200, 400), per_method)
-    return RequestPipeline(Authenticator(verifier), limiter, metrics, settings.max_deadline_s)
+    return RequestPipeline(
+        Authenticator(verifier),
+        limiter,
+        metrics,
+        settings.max_deadline_s,
+        tracing=tracing,
+        access_log_enabled=settings.access_log,
+    )
 
 
 def _tls(settings: Settings) -> TlsFiles | None:
@@ -104,23 +119,15 @@ def _tls(settings: Settings) -> TlsFiles | None:
     return TlsFiles(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
 
 
-def _report_stripe_health(app: Application, running: RunningServer) -> None:
+def _report_stripe_health(app: Application, running: RunningServer, metrics: ServerMetrics) -> None:
     breaker = app.stripe_breaker
     if breaker is None:
         return
+    metrics.breaker_changed(breaker.state)
 
     def changed(state: BreakerState) -> None:
         log.warning("Stripe circuit breaker %s", state.value)
         running.set_stripe_available(state is not BreakerState.OPEN)
+        metrics.breaker_changed(state)
 
     breaker.on_change(changed)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    # The stripe library logs request bodies (emails among them) at DEBUG.
-    logging.getLogger("stripe").setLevel(max(logging.getLogger().level, logging.INFO))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.domain.plans import Catalog
 from billing_server.service_layer.unit_of_work import UnitOfWorkFactory
+from billing_server.telemetry import NullTelemetry, Telemetry
 
 
 def utc_now() -> datetime:
@@ -29,3 +30,4 @@ class Dependencies:
     catalog: Catalog
     urls: CheckoutUrls
     clock: Callable[[], datetime] = utc_now
+    telemetry: Telemetry = field(default_factory=NullTelemetry)

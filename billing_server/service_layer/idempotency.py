@@ -42,6 +42,7 @@ def run_idempotent(
         return compute()
     record = _claim_or_wait(deps, method, key, fingerprint, wait_s)
     if record is not None:
+        deps.telemetry.idempotent_replay(method.split(":", 1)[0])
         return _replay(record)
     try:
         response = compute()

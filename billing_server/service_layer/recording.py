@@ -14,6 +14,7 @@ from billing_server.domain.subscriptions import (
     SubscriptionStatus,
 )
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
+from billing_server.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def record_subscription(
     now: datetime,
     *,
     payment_failed_at: datetime | None = None,
+    telemetry: Telemetry | None = None,
 ) -> tuple[Recorded, Subscription | None]:
     """Stores the snapshot for the account unless something newer is recorded,
     and bumps the account's state version when anything that matters changed.
@@ -102,6 +104,11 @@ def record_subscription(
     if subscription == existing:
         return Recorded.UNCHANGED, subscription
     uow.accounts.bump_state(account_id, now)
+    canceled = SubscriptionStatus.CANCELED
+    churned = existing is not None and existing.status is not canceled
+    if telemetry is not None and churned and subscription.status is canceled:
+        plan_name = subscription.plan
+        uow.after_commit(lambda: telemetry.subscription_canceled(plan_name))
     return Recorded.APPLIED, subscription
 
 

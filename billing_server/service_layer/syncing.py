@@ -51,6 +51,7 @@ def record_fetched(
                 Observation.fetched_since(request_started),
                 now,
                 payment_failed_at=payment_failed_at,
+                telemetry=deps.telemetry,
             )
             if outcome is not Recorded.CONFLICT:
                 if also is not None:

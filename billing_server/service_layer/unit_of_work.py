@@ -32,7 +32,22 @@ class AbstractUnitOfWork(abc.ABC):
     events: AbstractEventInbox
 
     def __enter__(self) -> Self:
+        self._after_commit: list[Callable[[], None]] = []
         return self
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Runs `action` once the transaction has committed (never on rollback)."""
+        self._after_commit.append(action)
+
+    def commit(self) -> None:
+        self._commit()
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
+
+    def rollback(self) -> None:
+        self._after_commit = []
+        self._rollback()
 
     def __exit__(
         self,
@@ -44,10 +59,10 @@ class AbstractUnitOfWork(abc.ABC):
         self.rollback()
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def _commit(self) -> None: ...
 
     @abc.abstractmethod
-    def rollback(self) -> None: ...
+    def _rollback(self) -> None: ...
 
 
 # A factory opens a fresh unit of work; `write=True` asks for one that will
@@ -83,10 +98,10 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         if isinstance(exc, DBAPIError) and _is_disconnect(exc):
             raise Unavailable("the billing database is unreachable; retry later") from exc
 
-    def commit(self) -> None:
+    def _commit(self) -> None:
         self.session.commit()
 
-    def rollback(self) -> None:
+    def _rollback(self) -> None:
         self.session.rollback()
 
 

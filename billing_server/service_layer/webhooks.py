@@ -16,7 +16,13 @@ from typing import Any
 
 from billing_server.adapters import stripe_objects
 from billing_server.domain.errors import NotFound
-from billing_server.domain.events import Freshness, StripeEvent, freshness, parse_event
+from billing_server.domain.events import (
+    HANDLED_TYPES,
+    Freshness,
+    StripeEvent,
+    freshness,
+    parse_event,
+)
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.recording import Observation, Recorded, record_subscription
 from billing_server.service_layer.syncing import record_fetched
@@ -52,6 +58,7 @@ def ingest_event(deps: Dependencies, payload: bytes) -> Ingested:
         stored, _ = uow.events.receive(event, deps.clock())
         uow.commit()
     if stored.status == "processed":
+        deps.telemetry.event_processed(_type_label(event.type), IngestOutcome.DUPLICATE)
         return Ingested(event.id, IngestOutcome.DUPLICATE)
     return Ingested(event.id, apply_event(deps, event.id))
 
@@ -66,15 +73,20 @@ def apply_event(deps: Dependencies, event_id: str) -> IngestOutcome:
     if stored.status == "processed":
         return IngestOutcome.DUPLICATE
     event = parse_event(stored.payload)
-    try:
-        handle = _HANDLERS.get(event.type, _ignore)
-        result = handle(deps, event)
-    except Exception as exc:
-        if not _mark_failed(deps, event_id, exc):
-            # A concurrent delivery processed it meanwhile; whatever this
-            # one tripped over no longer matters.
-            return IngestOutcome.DUPLICATE
-        raise
+    label = _type_label(event.type)
+    with deps.telemetry.span(f"apply {label}", {"stripe.event_type": label}):
+        try:
+            handle = _HANDLERS.get(event.type, _ignore)
+            result = handle(deps, event)
+        except Exception as exc:
+            if not _mark_failed(deps, event_id, exc):
+                # A concurrent delivery processed it meanwhile; whatever this
+                # one tripped over no longer matters.
+                deps.telemetry.event_processed(label, IngestOutcome.DUPLICATE)
+                return IngestOutcome.DUPLICATE
+            deps.telemetry.event_processed(label, "failed")
+            raise
+    deps.telemetry.event_processed(label, result.outcome)
     if result.linked_customer is not None:
         apply_deferred(deps, result.linked_customer)
     return result.outcome
@@ -130,7 +142,13 @@ def _subscription_changed(deps: Dependencies, event: StripeEvent) -> _Result:
         uow.accounts.ensure(account_id, now)
         uow.accounts.attach_customer(account_id, snapshot.customer_id)
         recorded_as, _ = record_subscription(
-            uow, deps.catalog, snapshot, account_id, Observation.from_event(event.created), now
+            uow,
+            deps.catalog,
+            snapshot,
+            account_id,
+            Observation.from_event(event.created),
+            now,
+            telemetry=deps.telemetry,
         )
         outcome = IngestOutcome.STALE if recorded_as is Recorded.STALE else IngestOutcome.APPLIED
         uow.events.mark(event.id, "processed", now, outcome=outcome.value)
@@ -189,6 +207,8 @@ def _fetch_and_record(
     def mark(uow: AbstractUnitOfWork, recorded: Recorded) -> None:
         outcome = IngestOutcome.STALE if recorded is Recorded.STALE else IngestOutcome.APPLIED
         uow.events.mark(event.id, "processed", deps.clock(), outcome=outcome.value)
+        if payment_failed_at is not None:
+            uow.after_commit(deps.telemetry.payment_failed)
 
     recorded, _ = record_fetched(
         deps,
@@ -251,6 +271,11 @@ def _mark_failed(deps: Dependencies, event_id: str, exc: Exception) -> bool:
         uow.events.mark(event_id, "failed", deps.clock(), error=f"{type(exc).__name__}: {exc}")
         uow.commit()
     return True
+
+
+def _type_label(event_type: str) -> str:
+    """Event types as metric labels: the handled ones, everything else as one."""
+    return event_type if event_type in HANDLED_TYPES else "other"
 
 
 def _id(value: Any) -> str | None:

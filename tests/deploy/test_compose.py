@@ -272,7 +272,6 @@ def test_prometheus_scrapes_the_metrics_of_both_processes() -> None:
     }
 
 
-@pytest.mark.xfail(reason="the gateway does not serve /metrics yet", strict=False)
 def test_the_gateway_serves_the_metrics_path_prometheus_scrapes() -> None:
     assert "/metrics" in gateway_routes(effective_env(compose_file.services()["webhook-gateway"]))
 

@@ -1,0 +1,40 @@
+"""The service's telemetry port, served by Prometheus and OpenTelemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from opentelemetry import trace
+
+from billing_server.entrypoints.metrics import ServerMetrics
+
+
+class ServiceTelemetry:
+    def __init__(self, metrics: ServerMetrics, tracing: bool) -> None:
+        self._metrics = metrics
+        self._tracer = trace.get_tracer("billing_server") if tracing else None
+
+    @contextmanager
+    def span(self, name: str, attributes: Mapping[str, str]) -> Iterator[None]:
+        if self._tracer is None:
+            yield
+            return
+        with self._tracer.start_as_current_span(name, attributes=dict(attributes)):
+            yield
+
+    def stripe_call(self, operation: str, outcome: str, seconds: float) -> None:
+        self._metrics.stripe_requests.labels(operation, outcome).inc()
+        self._metrics.stripe_latency.labels(operation).observe(seconds)
+
+    def event_processed(self, event_type: str, outcome: str) -> None:
+        self._metrics.webhook_events.labels(event_type, outcome).inc()
+
+    def idempotent_replay(self, action: str) -> None:
+        self._metrics.idempotent_replays.labels(action).inc()
+
+    def payment_failed(self) -> None:
+        self._metrics.payment_failures.inc()
+
+    def subscription_canceled(self, plan: str) -> None:
+        self._metrics.cancellations.labels(plan or "unknown").inc()

@@ -1,0 +1,47 @@
+"""The port through which the service reports what operators watch.
+
+Use cases say what happened (an event processed, a payment failed, a
+subscription canceled) and open spans around their work; the gRPC layer
+plugs in Prometheus and OpenTelemetry. The default does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+
+class Telemetry(Protocol):
+    def span(self, name: str, attributes: Mapping[str, str]) -> AbstractContextManager[None]: ...
+
+    def stripe_call(self, operation: str, outcome: str, seconds: float) -> None: ...
+
+    def event_processed(self, event_type: str, outcome: str) -> None: ...
+
+    def idempotent_replay(self, action: str) -> None: ...
+
+    def payment_failed(self) -> None: ...
+
+    def subscription_canceled(self, plan: str) -> None: ...
+
+
+class NullTelemetry:
+    @contextmanager
+    def span(self, name: str, attributes: Mapping[str, str]) -> Iterator[None]:
+        yield
+
+    def stripe_call(self, operation: str, outcome: str, seconds: float) -> None:
+        pass
+
+    def event_processed(self, event_type: str, outcome: str) -> None:
+        pass
+
+    def idempotent_replay(self, action: str) -> None:
+        pass
+
+    def payment_failed(self) -> None:
+        pass
+
+    def subscription_canceled(self, plan: str) -> None:
+        pass
