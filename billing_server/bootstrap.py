@@ -8,8 +8,12 @@ import stripe
 
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
+from billing_server.adapters.change_feed import ChangeFeed
+from billing_server.adapters.change_listener import ChangeListener
+from billing_server.adapters.change_poller import ChangePoller
 from billing_server.adapters.circuit_breaker import CircuitBreaker
 from billing_server.adapters.database import Database, connect
+from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
@@ -42,8 +46,14 @@ class Application:
     deps: Dependencies
     # None when a test hands in its own Stripe gateway.
     stripe_breaker: CircuitBreaker | None
+    changes: ChangeFeed
+    # Hears other processes' changes once started: NOTIFY on PostgreSQL,
+    # polling on SQLite.
+    change_listener: ChangeListener | ChangePoller
 
     def close(self) -> None:
+        self.change_listener.stop()
+        self.changes.close()
         self.database.dispose()
 
 
@@ -65,18 +75,43 @@ def bootstrap(
         breaker = calls.breaker
         stripe = StripeGateway(stripe_client(settings), calls)
 
+    view = EntitlementView(settings.view_max_accounts)
+    feed = ChangeFeed(settings.watch_window)
+
+    def committed(changed: dict[str, int]) -> None:
+        # Read-your-writes on this replica: the view forgets the account the
+        # moment the change commits. Other replicas hear it by NOTIFY.
+        for account_id, version in changed.items():
+            view.invalidate(account_id)
+            feed.publish(account_id, version)
+
+    def heard(account_id: str, version: int) -> None:
+        view.invalidate(account_id)
+        feed.publish(account_id, version)
+
+    def lost_track() -> None:
+        view.invalidate_all()
+        feed.reset()
+
+    listener: ChangeListener | ChangePoller = (
+        ChangeListener(database.engine, heard, lost_track)
+        if database.engine.dialect.name == "postgresql"
+        else ChangePoller(database.engine, heard)
+    )
+
     def unit_of_work(write: bool = False) -> AbstractUnitOfWork:
-        return SqlAlchemyUnitOfWork(database.writer if write else database.reader)
+        return SqlAlchemyUnitOfWork(database.writer if write else database.reader, committed)
 
     deps = Dependencies(
         uow=unit_of_work,
         stripe=stripe,
         catalog=catalog,
         telemetry=telemetry or NullTelemetry(),
+        view=view,
         urls=CheckoutUrls(
             success=settings.success_url,
             cancel=settings.cancel_url,
             portal_return=settings.return_url,
         ),
     )
-    return Application(settings, database, deps, breaker)
+    return Application(settings, database, deps, breaker, feed, listener)

@@ -58,6 +58,9 @@ class Settings:
     max_deadline_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
+    view_max_accounts: int
+    watch_window: int
+    max_watchers: int
     tls_cert_file: Path | None
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
@@ -120,6 +123,9 @@ class Settings:
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
+            view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 2_000_000),
+            watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
+            max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),

@@ -68,7 +68,7 @@ class AccountRow(Base):
     # Bumped by every change to the account's billing state; CheckPlan
     # returns it so that callers can order answers.
     state_version: Mapped[int] = mapped_column(BigInteger, default=0)
-    state_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

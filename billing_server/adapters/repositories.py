@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,9 @@ from billing_server.domain.subscriptions import (
     SubscriptionStatus,
     current_subscription,
 )
+
+# PostgreSQL NOTIFY channel of account changes: "<account_id> <state_version>".
+CHANGES_CHANNEL = "paymentsvc_account_changes"
 
 
 class AbstractAccountRepository(abc.ABC):
@@ -134,6 +137,8 @@ class AbstractAuditLog(abc.ABC):
 class SqlAlchemyAccountRepository(AbstractAccountRepository):
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Accounts whose state this transaction changed, with their versions.
+        self.changed: dict[str, int] = {}
 
     def state(self, account_id: str) -> AccountState:
         row = self.session.get(AccountRow, account_id)
@@ -185,11 +190,21 @@ class SqlAlchemyAccountRepository(AbstractAccountRepository):
         )
 
     def bump_state(self, account_id: str, now: datetime) -> None:
-        self.session.execute(
+        version = self.session.scalar(
             update(AccountRow)
             .where(AccountRow.account_id == account_id)
             .values(state_version=AccountRow.state_version + 1, state_updated_at=now)
+            .returning(AccountRow.state_version)
         )
+        if version is None:
+            return
+        self.changed[account_id] = int(version)
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Delivered to every replica's listener when, and only if, this
+            # transaction commits.
+            self.session.execute(
+                select(func.pg_notify(CHANGES_CHANNEL, f"{account_id} {int(version)}"))
+            )
 
 
 class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):

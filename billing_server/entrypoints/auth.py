@@ -16,6 +16,7 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/billing.v1.BillingService/CheckPlan": Scope.READ,
     "/billing.v1.BillingService/GetSubscription": Scope.READ,
     "/billing.v1.BillingService/ListPlans": Scope.READ,
+    "/billing.v1.BillingService/WatchEntitlements": Scope.READ,
     "/billing.v1.BillingService/CreateCheckout": Scope.WRITE,
     "/billing.v1.BillingService/ConfirmCheckout": Scope.WRITE,
     "/billing.v1.BillingService/ChangePlan": Scope.WRITE,

@@ -11,9 +11,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
+from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.entrypoints.ingest_servicer import WebhookIngestServicer
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.servicer import BillingServicer
+from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.service_layer.dependencies import Dependencies
 
 BILLING_SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name
@@ -67,14 +69,19 @@ def create_server(
     max_workers: int,
     pipeline: RequestPipeline,
     tls: TlsFiles | None = None,
+    watchers: Watchers | None = None,
 ) -> RunningServer:
     """Binds `address` (port 0 picks a free port) and starts serving."""
+    watchers = watchers or Watchers(ChangeFeed(), limit=8)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        # Each watch stream holds a thread of its own, on top of the unary pool.
+        futures.ThreadPoolExecutor(
+            max_workers=max_workers + watchers.limit, thread_name_prefix="grpc"
+        ),
         interceptors=[pipeline],
         options=[("grpc.max_receive_message_length", 1 << 20)],
     )
-    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(deps), server)
+    billing_pb2_grpc.add_BillingServiceServicer_to_server(BillingServicer(deps, watchers), server)
     webhook_ingest_pb2_grpc.add_WebhookIngestServiceServicer_to_server(
         WebhookIngestServicer(deps), server
     )

@@ -61,7 +61,11 @@ class RequestPipeline(grpc.ServerInterceptor):
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method not in METHOD_SCOPES:
+        if handler is None or method not in METHOD_SCOPES:
+            return handler
+        if handler.unary_stream is not None:
+            return self._streaming(handler, method)
+        if handler.unary_unary is None:
             return handler
         behavior = handler.unary_unary
         deserialize = handler.request_deserializer
@@ -114,6 +118,46 @@ class RequestPipeline(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             call, request_deserializer=None, response_serializer=handler.response_serializer
+        )
+
+    def _streaming(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """Server streams (WatchEntitlements) get the same admission checks."""
+        behavior = handler.unary_stream
+        assert behavior is not None
+        deserialize = handler.request_deserializer
+        service, _, name = method.lstrip("/").partition("/")
+
+        def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            started = time.perf_counter()
+            token = request_ids.adopt(_first(context.invocation_metadata(), request_ids.HEADER))
+            code = grpc.StatusCode.OK
+            try:
+                identity = self._admit(context, context.invocation_metadata(), method, name)
+                try:
+                    request = deserialize(raw) if deserialize is not None else raw
+                except Exception:
+                    raise InvalidArgument("request is not a valid message") from None
+                identity_token = current_identity.set(identity)
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    current_identity.reset(identity_token)
+            except BillingError as exc:
+                code = grpc.StatusCode[exc.grpc_code]
+                abort_with(context, exc)
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("unexpected error in %s", method)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            finally:
+                if self._metrics is not None:
+                    self._metrics.observe(service, name, code, time.perf_counter() - started)
+                request_ids.release(token)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, request_deserializer=None, response_serializer=handler.response_serializer
         )
 
     @contextlib.contextmanager

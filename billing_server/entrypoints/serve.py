@@ -23,6 +23,7 @@ from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.telemetry import ServiceTelemetry
+from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from paymentsvc_telemetry.logs import configure_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
@@ -47,12 +48,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
+    app.change_listener.start()
     running = create_server(
         app.deps,
         settings.grpc_address,
         settings.grpc_max_workers,
         pipeline(settings, metrics, tracing=tracing),
         tls=_tls(settings),
+        watchers=Watchers(app.changes, settings.max_watchers),
     )
     _report_stripe_health(app, running, metrics)
     probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
@@ -86,6 +89,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     # period to finish; new calls are refused from now on.
     probe.stop()
     running.set_serving(False)
+    app.changes.close()  # ends the watch streams, which would hold the drain
     running.server.stop(settings.shutdown_grace_s).wait()
     app.close()
     shutdown_tracing()

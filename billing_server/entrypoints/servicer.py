@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import grpc
@@ -18,6 +18,7 @@ from billing_server.domain.entitlements import Requirement
 from billing_server.domain.errors import BillingError, InvalidArgument
 from billing_server.entrypoints import messages
 from billing_server.entrypoints.caller import current_caller
+from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.service_layer import checking, checkout, lifecycle, portal, queries, validation
 from billing_server.service_layer.audit import record_outcome
 from billing_server.service_layer.dependencies import Dependencies
@@ -29,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
-    def __init__(self, deps: Dependencies) -> None:
+    def __init__(self, deps: Dependencies, watchers: Watchers) -> None:
         self.deps = deps
+        self.watchers = watchers
 
     def CheckPlan(
         self, request: billing_pb2.CheckPlanRequest, context: grpc.ServicerContext
@@ -138,6 +140,11 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         return self._mutation(
             "CreatePortalSession", request, context, billing_pb2.CreatePortalSessionResponse, create
         )
+
+    def WatchEntitlements(
+        self, request: billing_pb2.WatchEntitlementsRequest, context: grpc.ServicerContext
+    ) -> Iterator[billing_pb2.WatchEntitlementsResponse]:
+        return self.watchers.stream(request, context)
 
     def _mutation(
         self,

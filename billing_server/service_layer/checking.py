@@ -1,4 +1,5 @@
-"""CheckPlan: the hot path. It reads the database only, never Stripe."""
+"""CheckPlan: the hot path. It answers from the in-memory view, filled from
+the database on a miss; never from Stripe."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from billing_server.domain.entitlements import (
     Requirement,
     decide,
 )
+from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
 
@@ -28,6 +30,13 @@ def check_plan(deps: Dependencies, account_id: str, requirement: Requirement) ->
         deps.catalog.require(requirement.plan)
     else:
         deps.catalog.lowest_with_feature(requirement.feature)
-    with deps.uow() as uow:
-        state = uow.accounts.state(account_id)
+    if deps.view is None:
+        state = _load(deps, account_id)
+    else:
+        state = deps.view.get(account_id, lambda a: _load(deps, a))
     return decide(state, requirement, deps.catalog, deps.clock())
+
+
+def _load(deps: Dependencies, account_id: str) -> AccountState:
+    with deps.uow() as uow:
+        return uow.accounts.state(account_id)

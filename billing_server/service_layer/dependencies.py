@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.domain.plans import Catalog
 from billing_server.service_layer.unit_of_work import UnitOfWorkFactory
@@ -31,3 +32,5 @@ class Dependencies:
     urls: CheckoutUrls
     clock: Callable[[], datetime] = utc_now
     telemetry: Telemetry = field(default_factory=NullTelemetry)
+    # CheckPlan's in-memory view; None reads the database every time.
+    view: EntitlementView | None = None

@@ -70,13 +70,20 @@ class AbstractUnitOfWork(abc.ABC):
 UnitOfWorkFactory = Callable[..., AbstractUnitOfWork]
 
 
+# Told, after a commit, which accounts changed and their new state versions.
+ChangeListener = Callable[[dict[str, int]], None]
+
+
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(
+        self, session_factory: Callable[[], Session], on_changes: ChangeListener | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._on_changes = on_changes
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
-        self.accounts = SqlAlchemyAccountRepository(self.session)
+        self.accounts: SqlAlchemyAccountRepository = SqlAlchemyAccountRepository(self.session)
         self.subscriptions = SqlAlchemySubscriptionRepository(self.session)
         self.idempotency = SqlAlchemyIdempotencyStore(self.session)
         self.audit = SqlAlchemyAuditLog(self.session)
@@ -100,8 +107,12 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
 
     def _commit(self) -> None:
         self.session.commit()
+        changed, self.accounts.changed = self.accounts.changed, {}
+        if changed and self._on_changes is not None:
+            self._on_changes(changed)
 
     def _rollback(self) -> None:
+        self.accounts.changed = {}
         self.session.rollback()
 
 

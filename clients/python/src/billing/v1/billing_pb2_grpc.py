@@ -75,6 +75,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
                 _registered_method=True)
+        self.WatchEntitlements = channel.unary_stream(
+                '/billing.v1.BillingService/WatchEntitlements',
+                request_serializer=billing_dot_v1_dot_billing__pb2.WatchEntitlementsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.WatchEntitlementsResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -138,6 +143,15 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEntitlements(self, request, context):
+        """WatchEntitlements streams a notice whenever an account's entitlements
+        change, so that callers' caches can drop an answer the moment it is
+        stale instead of at the end of a TTL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +194,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.CreatePortalSession,
                     request_deserializer=billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.FromString,
                     response_serializer=billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.SerializeToString,
+            ),
+            'WatchEntitlements': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEntitlements,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.WatchEntitlementsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.WatchEntitlementsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +418,33 @@ class BillingService:
             '/billing.v1.BillingService/CreatePortalSession',
             billing_dot_v1_dot_billing__pb2.CreatePortalSessionRequest.SerializeToString,
             billing_dot_v1_dot_billing__pb2.CreatePortalSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEntitlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/billing.v1.BillingService/WatchEntitlements',
+            billing_dot_v1_dot_billing__pb2.WatchEntitlementsRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.WatchEntitlementsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class BillingServiceStub:
     """CancelSubscription cancels at the period's end or immediately."""
     CreatePortalSession: _grpc.UnaryUnaryMultiCallable[_billing_pb2.CreatePortalSessionRequest, _billing_pb2.CreatePortalSessionResponse]
     """CreatePortalSession returns a Stripe billing portal URL for the account."""
+    WatchEntitlements: _grpc.UnaryStreamMultiCallable[_billing_pb2.WatchEntitlementsRequest, _billing_pb2.WatchEntitlementsResponse]
+    """WatchEntitlements streams a notice whenever an account's entitlements
+    change, so that callers' caches can drop an answer the moment it is
+    stale instead of at the end of a TTL.
+    """
 
 @_typing.type_check_only
 class BillingServiceAsyncStub(BillingServiceStub):
@@ -78,6 +83,11 @@ class BillingServiceAsyncStub(BillingServiceStub):
     """CancelSubscription cancels at the period's end or immediately."""
     CreatePortalSession: _aio.UnaryUnaryMultiCallable[_billing_pb2.CreatePortalSessionRequest, _billing_pb2.CreatePortalSessionResponse]  # type: ignore[assignment]
     """CreatePortalSession returns a Stripe billing portal URL for the account."""
+    WatchEntitlements: _aio.UnaryStreamMultiCallable[_billing_pb2.WatchEntitlementsRequest, _billing_pb2.WatchEntitlementsResponse]  # type: ignore[assignment]
+    """WatchEntitlements streams a notice whenever an account's entitlements
+    change, so that callers' caches can drop an answer the moment it is
+    stale instead of at the end of a TTL.
+    """
 
 class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
     """BillingService answers entitlement questions and drives subscriptions."""
@@ -147,5 +157,16 @@ class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_billing_pb2.CreatePortalSessionResponse, _abc.Awaitable[_billing_pb2.CreatePortalSessionResponse]]:
         """CreatePortalSession returns a Stripe billing portal URL for the account."""
+
+    @_abc_1.abstractmethod
+    def WatchEntitlements(
+        self,
+        request: _billing_pb2.WatchEntitlementsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_billing_pb2.WatchEntitlementsResponse], _abc.AsyncIterator[_billing_pb2.WatchEntitlementsResponse]]:
+        """WatchEntitlements streams a notice whenever an account's entitlements
+        change, so that callers' caches can drop an answer the moment it is
+        stale instead of at the end of a TTL.
+        """
 
 def add_BillingServiceServicer_to_server(servicer: BillingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

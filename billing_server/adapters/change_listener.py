@@ -1,0 +1,127 @@
+"""Hears every replica's account changes through PostgreSQL LISTEN/NOTIFY.
+
+One dedicated connection per server process LISTENs on the channel that
+committed changes NOTIFY. A connection lost means notifications may have
+been missed: the listener then reports a reset (everything cached is
+suspect) and reconnects, with backoff, reporting a reset again once it
+listens anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from sqlalchemy import Engine
+
+from billing_server.adapters.repositories import CHANGES_CHANNEL
+
+log = logging.getLogger(__name__)
+APPLICATION_NAME = "paymentsvc-listener"
+
+
+class ChangeListener:
+    def __init__(
+        self,
+        engine: Engine,
+        on_change: Callable[[str, int], None],
+        on_reset: Callable[[], None],
+        *,
+        keepalive_s: float = 2.0,
+        max_backoff_s: float = 5.0,
+    ) -> None:
+        self._connect_args = engine.dialect.create_connect_args(engine.url)
+        self._on_change = on_change
+        self._on_reset = on_reset
+        self._keepalive_s = keepalive_s
+        self._max_backoff_s = max_backoff_s
+        self._stop = threading.Event()
+        # Written to on stop, so that a select() waiting for notices wakes up.
+        self._wake_read, self._wake_write = os.pipe()
+        self._listening = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="change-listener", daemon=True)
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        self._thread.start()
+        self._listening.wait(timeout_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_write, b"x")
+        if self._thread.is_alive():
+            self._thread.join(timeout=self._keepalive_s + 5)
+        for fd in (self._wake_read, self._wake_write):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @property
+    def listening(self) -> bool:
+        return self._listening.is_set()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while not self._stop.is_set():
+            try:
+                connection = self._connect()
+            except psycopg2.Error as exc:
+                log.warning("change listener cannot connect (%s); retrying", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff_s)
+                continue
+            backoff = 0.1
+            if not first:
+                # Whatever changed while nobody listened is unknown.
+                self._on_reset()
+            first = False
+            self._listening.set()
+            try:
+                self._listen(connection)
+            except (psycopg2.Error, OSError) as exc:
+                if not self._stop.is_set():
+                    log.warning("change listener lost its connection (%s)", exc)
+                    self._listening.clear()
+                    self._on_reset()
+            finally:
+                _close(connection)
+
+    def _connect(self) -> Any:
+        args, kwargs = self._connect_args
+        connection = psycopg2.connect(*args, **{**kwargs, "application_name": APPLICATION_NAME})
+        connection.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {CHANGES_CHANNEL}")
+        return connection
+
+    def _listen(self, connection: Any) -> None:
+        last_check = time.monotonic()
+        while not self._stop.is_set():
+            readable, _, _ = select.select([connection, self._wake_read], [], [], self._keepalive_s)
+            if connection in readable:
+                connection.poll()
+                while connection.notifies:
+                    notice = connection.notifies.pop(0)
+                    self._deliver(notice.payload)
+            if time.monotonic() - last_check >= self._keepalive_s:
+                # A dead TCP connection can stay silent: ask, and fail loudly.
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+                last_check = time.monotonic()
+
+    def _deliver(self, payload: str) -> None:
+        account_id, _, version = payload.rpartition(" ")
+        if account_id and version.isdigit():
+            self._on_change(account_id, int(version))
+
+
+def _close(connection: Any) -> None:
+    with contextlib.suppress(psycopg2.Error):
+        connection.close()

@@ -1,0 +1,85 @@
+"""WatchEntitlements: change notices for callers' caches, as a server stream."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from billing.v1 import billing_pb2
+from billing_server.adapters.change_feed import Change, ChangeFeed, matching
+from billing_server.domain.errors import InvalidArgument, ResourceExhausted
+from billing_server.service_layer import validation
+
+HEARTBEAT_S = 15.0
+MAX_WATCHED_ACCOUNTS = 10_000
+
+
+class Watchers:
+    """Streams each hold a worker thread: their number is capped."""
+
+    def __init__(self, feed: ChangeFeed, limit: int, heartbeat_s: float = HEARTBEAT_S) -> None:
+        self.feed = feed
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+        self._heartbeat_s = heartbeat_s
+
+    def stream(
+        self, request: billing_pb2.WatchEntitlementsRequest, context: grpc.ServicerContext
+    ) -> Iterator[billing_pb2.WatchEntitlementsResponse]:
+        accounts = frozenset(validation.account_id(a) for a in request.account_ids)
+        if len(accounts) > MAX_WATCHED_ACCOUNTS:
+            raise InvalidArgument(
+                f"watch at most {MAX_WATCHED_ACCOUNTS} accounts, or all", field="account_ids"
+            )
+        if not self._slots.acquire(blocking=False):
+            raise ResourceExhausted(
+                "too many watchers on this server; retry later", retry_after_s=5.0
+            )
+        try:
+            yield from self._notices(accounts, request.resume_token, context)
+        finally:
+            self._slots.release()
+
+    def _notices(
+        self, accounts: frozenset[str], resume_token: str, context: grpc.ServicerContext
+    ) -> Iterator[billing_pb2.WatchEntitlementsResponse]:
+        feed = self.feed
+        start = feed.start(resume_token)
+        position = start.position
+        yield _heartbeat(feed.token(position))
+        if start.reset:
+            yield _reset(feed.token(position))
+        yield from _changes(feed, matching(start.changes, accounts))
+        while context.is_active() and not feed.closed:
+            changes, reset, now = feed.wait(position, self._heartbeat_s)
+            if reset:
+                yield _reset(feed.token(now))
+            elif changes:
+                yield from _changes(feed, matching(changes, accounts))
+            elif now == position:
+                yield _heartbeat(feed.token(position))
+            position = now
+
+
+def _changes(
+    feed: ChangeFeed, changes: list[Change]
+) -> Iterator[billing_pb2.WatchEntitlementsResponse]:
+    for change in changes:
+        yield billing_pb2.WatchEntitlementsResponse(
+            change=billing_pb2.EntitlementChange(
+                account_id=change.account_id, state_version=change.state_version
+            ),
+            resume_token=feed.token(change.seq),
+        )
+
+
+def _heartbeat(token: str) -> billing_pb2.WatchEntitlementsResponse:
+    return billing_pb2.WatchEntitlementsResponse(
+        heartbeat=billing_pb2.Heartbeat(), resume_token=token
+    )
+
+
+def _reset(token: str) -> billing_pb2.WatchEntitlementsResponse:
+    return billing_pb2.WatchEntitlementsResponse(reset=billing_pb2.CacheReset(), resume_token=token)

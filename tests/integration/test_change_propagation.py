@@ -1,0 +1,144 @@
+"""Changes reach every replica through PostgreSQL's LISTEN/NOTIFY (PostgreSQL only)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text
+
+from billing_server.adapters.change_listener import APPLICATION_NAME, ChangeListener
+from billing_server.adapters.database import make_engine
+from billing_server.bootstrap import Application, bootstrap
+from billing_server.config import Settings
+from billing_server.domain.entitlements import PlanRequirement
+from billing_server.service_layer import checking
+from tests.conftest import TEST_DATABASE_ENV
+from tests.fakes import FakeStripeGateway
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not os.environ.get(TEST_DATABASE_ENV), reason="needs PostgreSQL"),
+]
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, int]] = []
+        self.resets = 0
+        self.event = threading.Event()
+
+    def change(self, account_id: str, version: int) -> None:
+        self.changes.append((account_id, version))
+        self.event.set()
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.event.set()
+
+    def wait(self, timeout_s: float = 2.0) -> bool:
+        hit = self.event.wait(timeout_s)
+        self.event.clear()
+        return hit
+
+
+@pytest.fixture
+def replicas(database_url: str) -> Iterator[tuple[Application, Application]]:
+    settings = Settings.from_env({"SQLALCHEMY_DATABASE_URI": database_url})
+    a = bootstrap(settings, stripe=FakeStripeGateway())
+    b = bootstrap(settings, stripe=FakeStripeGateway())
+    a.change_listener.start()
+    b.change_listener.start()
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.fixture
+def listener(database_url: str) -> Iterator[tuple[ChangeListener, Heard]]:
+    heard = Heard()
+    engine = make_engine(database_url)
+    running = ChangeListener(engine, heard.change, heard.reset, keepalive_s=0.3)
+    running.start()
+    assert running.listening
+    yield running, heard
+    running.stop()
+    engine.dispose()
+
+
+def bump(app: Application, account_id: str, *, commit: bool = True) -> None:
+    with app.deps.uow(write=True) as uow:
+        uow.accounts.ensure(account_id, app.deps.clock())
+        uow.accounts.bump_state(account_id, app.deps.clock())
+        if commit:
+            uow.commit()
+
+
+def test_a_change_on_one_replica_reaches_the_other(
+    replicas: tuple[Application, Application], account_id: str
+) -> None:
+    a, b = replicas
+    before = checking.check_plan(b.deps, account_id, PlanRequirement("free"))  # cached on b
+    bump(a, account_id)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if (
+            checking.check_plan(b.deps, account_id, PlanRequirement("free")).state_version
+            > before.state_version
+        ):
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail("replica b kept answering from its stale view")
+
+
+def test_a_rolled_back_change_notifies_nobody(
+    replicas: tuple[Application, Application],
+    listener: tuple[ChangeListener, Heard],
+    account_id: str,
+) -> None:
+    a, _ = replicas
+    _, heard = listener
+    bump(a, account_id, commit=False)
+    assert not heard.wait(0.5)
+    bump(a, account_id)
+    assert heard.wait()
+    assert (account_id, 1) in heard.changes
+
+
+def test_a_dropped_connection_is_detected_and_the_listener_comes_back(
+    replicas: tuple[Application, Application],
+    listener: tuple[ChangeListener, Heard],
+    account_id: str,
+) -> None:
+    a, _ = replicas
+    running, heard = listener
+    engine = make_engine(os.environ[TEST_DATABASE_ENV])
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": APPLICATION_NAME},
+            )
+            connection.commit()
+    finally:
+        engine.dispose()
+    deadline = time.monotonic() + 5
+    while heard.resets < 2 and time.monotonic() < deadline:  # lost, then listening anew
+        time.sleep(0.05)
+    assert heard.resets >= 2
+    assert running.listening
+    bump(a, account_id)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if any(account == account_id for account, _ in heard.changes):
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("no notification after the listener came back")
