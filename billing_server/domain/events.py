@@ -54,7 +54,11 @@ def parse_event(payload: bytes | str) -> StripeEvent:
         or not isinstance(obj, dict)
     ):
         raise InvalidArgument("payload is not a well-formed Stripe event", field="payload")
-    return StripeEvent(event_id, event_type, datetime.fromtimestamp(created, UTC), obj, text)
+    try:
+        moment = datetime.fromtimestamp(created, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidArgument("event `created` is out of range", field="payload") from None
+    return StripeEvent(event_id, event_type, moment, obj, text)
 
 
 class Freshness(enum.Enum):

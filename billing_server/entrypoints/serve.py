@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -94,7 +95,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     app.close()
     shutdown_tracing()
     log.info("billing-server stopped")
-    return 0
+    logging.shutdown()
+    # Calls that outlived the grace period were cancelled, but their worker
+    # threads may still sit in a Stripe request; the interpreter would wait
+    # for them at exit. The drain is over: end the process now.
+    os._exit(0)
 
 
 def pipeline(

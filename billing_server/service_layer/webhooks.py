@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from billing_server.adapters import stripe_objects
-from billing_server.domain.errors import NotFound
+from billing_server.domain.errors import InvalidArgument, NotFound
 from billing_server.domain.events import (
     HANDLED_TYPES,
     Freshness,
@@ -195,7 +195,8 @@ def _fetch_and_record(
     payment_failed_at: datetime | None = None,
 ) -> _Result:
     if not subscription_id:
-        raise ValueError(f"event {event.id} names no subscription")
+        # Nothing Stripe could redeliver would change this: refuse it.
+        raise InvalidArgument(f"event {event.id} names no subscription", field="payload")
     started = deps.clock()
     snapshot = deps.stripe.get_subscription(subscription_id)
     if account_id is None:
