@@ -17,7 +17,7 @@ import grpc
 BIN = Path(sys.executable).parent
 
 
-class BearerToken(grpc.UnaryUnaryClientInterceptor):
+class BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds a service token to every call of a channel."""
 
     def __init__(self, token: str) -> None:
@@ -26,6 +26,9 @@ class BearerToken(grpc.UnaryUnaryClientInterceptor):
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         metadata = (*(details.metadata or ()), *self._metadata)
         return continuation(details._replace(metadata=metadata), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return self.intercept_unary_unary(continuation, details, request)
 
 
 def free_port() -> int:
