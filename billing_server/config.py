@@ -61,6 +61,9 @@ class Settings:
     view_max_accounts: int
     watch_window: int
     max_watchers: int
+    # 0 turns scheduled replay and reconciliation off.
+    maintenance_interval_s: float
+    stripe_requests_per_second: float
     tls_cert_file: Path | None
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
@@ -126,6 +129,10 @@ class Settings:
             view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 2_000_000),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
+            maintenance_interval_s=reader.number(
+                "PAYMENTSVC_MAINTENANCE_INTERVAL", 3600.0, allow_zero=True
+            ),
+            stripe_requests_per_second=reader.number("PAYMENTSVC_STRIPE_RATE", 20.0),
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),

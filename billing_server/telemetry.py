@@ -25,6 +25,8 @@ class Telemetry(Protocol):
 
     def subscription_canceled(self, plan: str) -> None: ...
 
+    def reconciled(self, missing: int, different: int) -> None: ...
+
 
 class NullTelemetry:
     @contextmanager
@@ -44,4 +46,7 @@ class NullTelemetry:
         pass
 
     def subscription_canceled(self, plan: str) -> None:
+        pass
+
+    def reconciled(self, missing: int, different: int) -> None:
         pass

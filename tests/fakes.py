@@ -128,6 +128,10 @@ class FakeStripeGateway(AbstractStripeGateway):
             raise NotFound("no such subscription", reason="STRIPE_RESOURCE_MISSING")
         return self.subscriptions[subscription_id]
 
+    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
+        self.calls.append("list_subscriptions")
+        return iter(list(self.subscriptions.values()))
+
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
         self.calls.append("list_events")
         return iter([payload for created, payload in self.events if created >= since])

@@ -10,7 +10,12 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import stripe
-from stripe.params import CustomerCreateParams, EventListParams, SubscriptionUpdateParams
+from stripe.params import (
+    CustomerCreateParams,
+    EventListParams,
+    SubscriptionListParams,
+    SubscriptionUpdateParams,
+)
 from stripe.params.checkout import SessionCreateParams
 
 from billing_server.adapters import stripe_objects
@@ -179,6 +184,23 @@ class StripeGateway(AbstractStripeGateway):
 
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
         return _events(self._stripe, self._call, since, types)
+
+    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
+        params: SubscriptionListParams = {"status": "all", "limit": 100}
+        while True:
+            started = time.monotonic()
+            page = self._call(
+                "list subscriptions",
+                functools.partial(self._stripe.v1.subscriptions.list, params.copy()),
+            )
+            for subscription in page.data:
+                yield stripe_objects.subscription_snapshot(subscription.to_dict())
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+            # Stripe allows 25 requests/s in test mode and 100 in live mode,
+            # shared with everything else the account does.
+            time.sleep(max(0.0, 1 / requests_per_second - (time.monotonic() - started)))
 
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         session = self._call(

@@ -93,3 +93,8 @@ class AbstractStripeGateway(abc.ABC):
     @abc.abstractmethod
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
         """Events created since `since` (Stripe keeps 30 days), as JSON payloads."""
+
+    @abc.abstractmethod
+    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
+        """Every subscription, whatever its status, paced to stay within
+        Stripe's rate limit."""

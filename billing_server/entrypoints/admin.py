@@ -22,6 +22,7 @@ from billing_server.entrypoints.healthcheck import server_is_serving
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
+from billing_server.service_layer.reconciliation import reconcile
 from billing_server.service_layer.retention import clean_up
 from paymentsvc_telemetry.logs import configure_logging
 
@@ -124,6 +125,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     issue.add_argument("--ttl", type=duration, default=timedelta(days=30), help="e.g. 30d")
     issue.set_defaults(run=_issue_token)
+
+    reconcile_command = commands.add_parser(
+        "reconcile", help="compare every Stripe subscription with the database; --fix repairs"
+    )
+    reconcile_command.add_argument(
+        "--fix", action="store_true", help="repair drift the way webhooks apply changes"
+    )
+    reconcile_command.add_argument(
+        "--rps", type=float, default=None, help="Stripe requests per second (default from env)"
+    )
+    reconcile_command.set_defaults(run=_reconcile)
 
     commands.add_parser(
         "cleanup",
@@ -263,6 +275,29 @@ def _issue_token(settings: Settings, args: argparse.Namespace) -> int:
             settings.jwt_audience,
         )
     )
+    return OK
+
+
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    app = bootstrap(settings)
+    try:
+        report = reconcile(
+            app.deps,
+            fix=args.fix,
+            requests_per_second=args.rps or settings.stripe_requests_per_second,
+            progress=lambda n: print(f"... {n} subscriptions checked", flush=True),
+        )
+    finally:
+        app.close()
+    for drift in report.drift:
+        print(f"{drift.kind}: {drift.subscription_id}: {drift.detail}")
+    print(
+        f"checked {report.checked}: {report.count('missing')} missing, "
+        f"{report.count('different')} different, {report.foreign} not ours"
+        + (f"; fixed {report.fixed}, failed {report.failed}" if args.fix else "")
+    )
+    if report.failed or (report.drift and not args.fix):
+        return FAILED
     return OK
 
 

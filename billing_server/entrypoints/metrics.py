@@ -45,6 +45,8 @@ class ServerMetrics:
     idempotent_replays: Counter
     payment_failures: Counter
     cancellations: Counter
+    reconcile_drift: Gauge
+    reconcile_last_success: Gauge
 
     @classmethod
     def create(cls) -> ServerMetrics:
@@ -110,6 +112,18 @@ class ServerMetrics:
                 "paymentsvc_subscription_cancellations",
                 "Subscriptions that became canceled (churn), by plan.",
                 ["plan"],
+                registry=r,
+            ),
+            reconcile_drift=Gauge(
+                "paymentsvc_reconcile_drift_subscriptions",
+                "Subscriptions found differing from Stripe by the last reconciliation, by kind "
+                "(missing here, different), before it repaired them.",
+                ["kind"],
+                registry=r,
+            ),
+            reconcile_last_success=Gauge(
+                "paymentsvc_reconcile_last_success_timestamp_seconds",
+                "When a scheduled reconciliation last completed (Unix time).",
                 registry=r,
             ),
         )

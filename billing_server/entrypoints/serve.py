@@ -21,6 +21,7 @@ from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
 from billing_server.entrypoints.auth import Authenticator
 from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
 from billing_server.entrypoints.health_probe import DatabaseProbe
+from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.telemetry import ServiceTelemetry
@@ -59,6 +60,14 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         watchers=Watchers(app.changes, settings.max_watchers),
     )
     _report_stripe_health(app, running, metrics)
+    maintenance = Maintenance(
+        app.deps,
+        app.database.engine,
+        settings.maintenance_interval_s,
+        settings.stripe_requests_per_second,
+    )
+    if settings.maintenance_interval_s > 0:
+        maintenance.start()
     probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
@@ -89,6 +98,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     # Load balancers see NOT_SERVING first; calls in flight get the grace
     # period to finish; new calls are refused from now on.
     probe.stop()
+    maintenance.stop()
     running.set_serving(False)
     app.changes.close()  # ends the watch streams, which would hold the drain
     running.server.stop(settings.shutdown_grace_s).wait()

@@ -38,3 +38,8 @@ class ServiceTelemetry:
 
     def subscription_canceled(self, plan: str) -> None:
         self._metrics.cancellations.labels(plan or "unknown").inc()
+
+    def reconciled(self, missing: int, different: int) -> None:
+        self._metrics.reconcile_drift.labels("missing").set(missing)
+        self._metrics.reconcile_drift.labels("different").set(different)
+        self._metrics.reconcile_last_success.set_to_current_time()

@@ -118,7 +118,7 @@ def _subscription_changed(deps: Dependencies, event: StripeEvent) -> _Result:
     except (KeyError, TypeError, ValueError):
         # An incomplete payload is no ground to guess: ask Stripe.
         return _fetch_and_record(deps, event, _text(event.object.get("id")), None)
-    account_id = _account_for(deps, snapshot.customer_id, snapshot.metadata)
+    account_id = account_for(deps, snapshot.customer_id, snapshot.metadata)
     if account_id is None:
         return _defer(deps, event, snapshot.customer_id)
 
@@ -200,7 +200,7 @@ def _fetch_and_record(
     started = deps.clock()
     snapshot = deps.stripe.get_subscription(subscription_id)
     if account_id is None:
-        account_id = _account_for(deps, snapshot.customer_id, snapshot.metadata)
+        account_id = account_for(deps, snapshot.customer_id, snapshot.metadata)
         if account_id is None:
             return _defer(deps, event, snapshot.customer_id)
     customer_id = link_customer or snapshot.customer_id
@@ -226,7 +226,7 @@ def _fetch_and_record(
     return _Result(IngestOutcome.APPLIED, customer_id)
 
 
-def _account_for(deps: Dependencies, customer_id: str, metadata: Mapping[str, Any]) -> str | None:
+def account_for(deps: Dependencies, customer_id: str, metadata: Mapping[str, Any]) -> str | None:
     """Our account for a customer: linked here, named in the object's
     metadata, or named in the Stripe customer's metadata, in that order."""
     with deps.uow() as uow:

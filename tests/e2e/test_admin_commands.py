@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import stripe
 
 from billing_server.adapters.tokens import Scope, TokenVerifier
 from tests.e2e.conftest import E2E_JWT_KEY, Emulator, server_env
@@ -86,3 +87,31 @@ def test_issue_token_mints_what_the_server_accepts(env: dict[str, str]) -> None:
     assert identity.scopes == {Scope.READ, Scope.WRITE}
     refused = run_script(["billing-admin", "issue-token", "--service", "x", "--scope", "root"], env)
     assert refused.returncode == 2
+
+
+def test_reconcile_reports_drift_then_repairs_it(env: dict[str, str], emulator: Emulator) -> None:
+    client = stripe.StripeClient("sk_test_e2e", base_addresses={"api": emulator.url})
+    account = f"acct_reconcile_{uuid.uuid4().hex[:8]}"
+    customer = client.v1.customers.create({"metadata": {"account_id": account}})
+    price = client.v1.prices.list({"lookup_keys": ["paymentsvc_pro_monthly"]}).data[0].id
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": customer.id,
+            "client_reference_id": account,
+            "line_items": [{"price": price, "quantity": 1}],
+            "success_url": "https://app.example/done",
+        }
+    )
+    emulator.complete_checkout(session.id)
+    subscription = client.v1.checkout.sessions.retrieve(session.id).subscription
+
+    found = run_script(["billing-admin", "reconcile", "--rps", "1000"], env)
+    assert found.returncode == 1
+    assert f"missing: {subscription}" in found.stdout
+
+    fixed = run_script(["billing-admin", "reconcile", "--fix", "--rps", "1000"], env)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    again = run_script(["billing-admin", "reconcile", "--rps", "1000"], env)
+    assert again.returncode == 0
+    assert "0 missing, 0 different" in again.stdout

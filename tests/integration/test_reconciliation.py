@@ -1,0 +1,113 @@
+"""Reconciliation finds what differs from Stripe and repairs it; one replica at a time."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from billing_server.bootstrap import Application
+from billing_server.domain.entitlements import PlanRequirement
+from billing_server.domain.subscriptions import SubscriptionStatus
+from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenance
+from billing_server.service_layer import checking
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.reconciliation import reconcile
+from billing_server.service_layer.webhooks import ingest_event
+from billing_server.telemetry import NullTelemetry
+from tests import stripe_payloads as stripe
+from tests.conftest import TEST_DATABASE_ENV
+from tests.fakes import FakeStripeGateway
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+
+
+def stripe_only(fake: FakeStripeGateway, account_id: str, **changes: object) -> str:
+    """A subscription Stripe has and the service never heard of."""
+    suffix = uuid.uuid4().hex[:10]
+    obj = stripe.subscription(
+        f"sub_{suffix}", f"cus_{suffix}", period_start=T0, account_id=account_id
+    )
+    obj.update(changes)
+    fake.subscriptions[obj["id"]] = stripe.snapshot(obj)
+    return str(obj["id"])
+
+
+def only(fake: FakeStripeGateway, *keep: str) -> None:
+    for sub_id in list(fake.subscriptions):
+        if sub_id not in keep:
+            del fake.subscriptions[sub_id]
+
+
+def test_missing_and_different_subscriptions_are_found_and_fixed(
+    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
+) -> None:
+    missing = stripe_only(fake_stripe, account_id)
+    other = f"{account_id}_b"
+    known = stripe_only(fake_stripe, other)
+    obj = stripe.subscription(known, f"cus_{known[4:]}", period_start=T0, account_id=other)
+    ingest_event(deps, stripe.event("customer.subscription.created", obj, T0))
+    # Stripe moved on without telling us (a lost webhook).
+    fake_stripe.subscriptions[known] = dataclasses.replace(
+        fake_stripe.subscriptions[known], status=SubscriptionStatus.PAST_DUE
+    )
+    only(fake_stripe, missing, known)
+
+    found = reconcile(deps, fix=False)
+    assert (found.checked, found.count("missing"), found.count("different")) == (2, 1, 1)
+    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed  # not fixed
+
+    fixed = reconcile(deps, fix=True)
+    assert fixed.fixed == 2
+    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed
+    assert (
+        checking.check_plan(deps, other, PlanRequirement("pro")).status
+        is SubscriptionStatus.PAST_DUE
+    )
+    assert reconcile(deps, fix=False).drift == []
+
+
+def test_subscriptions_of_strangers_are_counted_not_adopted(
+    deps: Dependencies, fake_stripe: FakeStripeGateway
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    obj = stripe.subscription(f"sub_{suffix}", f"cus_{suffix}", period_start=T0)  # no account
+    fake_stripe.subscriptions[obj["id"]] = stripe.snapshot(obj)
+    only(fake_stripe, str(obj["id"]))
+    report = reconcile(deps, fix=True)
+    assert (report.foreign, report.fixed, report.drift) == (1, 0, [])
+
+
+class Recorded(NullTelemetry):
+    def __init__(self) -> None:
+        self.reports: list[tuple[int, int]] = []
+
+    def reconciled(self, missing: int, different: int) -> None:
+        self.reports.append((missing, different))
+
+
+@pytest.mark.skipif(not os.environ.get(TEST_DATABASE_ENV), reason="advisory locks are PostgreSQL's")
+def test_one_replica_at_a_time_runs_the_schedule(
+    app: Application, deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
+) -> None:
+    stripe_only(fake_stripe, account_id)
+    telemetry = Recorded()
+    maintenance = Maintenance(
+        dataclasses.replace(deps, telemetry=telemetry), app.database.engine, 3600, 100
+    )
+    with app.database.engine.connect() as other_replica:
+        assert other_replica.scalar(
+            text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}
+        )
+        assert not maintenance.run_once()
+        other_replica.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        other_replica.commit()
+    assert maintenance.run_once()
+    assert telemetry.reports
+    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed
