@@ -102,6 +102,19 @@ def test_invalidate_drops_every_answer_about_the_account() -> None:
     assert cache.get(key("b", "pro")) is not None
 
 
+def test_a_change_notice_keeps_answers_already_at_its_version() -> None:
+    cache = PlanCache(clock=Clock())
+    cache.put(key("a", "pro"), answer(version=5))
+    cache.put(key("a", "enterprise"), answer(version=4))
+
+    assert cache.invalidate("a", below_version=5) == 1
+
+    assert cache.get(key("a", "pro")) is not None
+    assert cache.get(key("a", "enterprise")) is None
+    assert cache.invalidate("a", below_version=6) == 1
+    assert len(cache) == 0
+
+
 def test_valid_until_notified_mode_keeps_answers_until_invalidated() -> None:
     clock = Clock()
     cache = PlanCache(ttl=None, clock=clock)

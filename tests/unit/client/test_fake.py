@@ -94,3 +94,21 @@ def test_the_async_twin_shares_state() -> None:
 
     assert check.allowed
     assert fake.calls == [("check_plan", "acct_1")]
+
+
+def test_the_fake_watch_is_always_connected_and_stops() -> None:
+    fake = FakeBillingClient()
+    watch = fake.watch_entitlements(watch_ttl=60)
+    assert watch.wait_connected(0)
+    fake.set_plan("acct_1", "pro")
+    assert fake.check_access("acct_1", plan="pro").allowed
+    fake.close()
+    assert not watch.wait_connected(0)
+
+    async def main() -> bool:
+        async with FakeAsyncBillingClient() as client:
+            async_watch = client.watch_entitlements()
+            assert await async_watch.wait_connected(1)
+        return async_watch.connected
+
+    assert asyncio.run(main()) is False

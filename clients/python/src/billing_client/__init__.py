@@ -2,7 +2,8 @@
 
 ``BillingClient``/``AsyncBillingClient`` call the service; ``requires_plan``
 and ``requires_feature`` (and their gRPC and ASGI adapters) protect code
-behind a plan, through a cache with a failure policy; ``billing_client.testing``
+behind a plan, through a cache with a failure policy, kept fresh by an
+optional entitlement watch; ``billing_client.testing``
 has an in-memory fake for tests. The generated stubs stay in ``billing.v1``.
 """
 
@@ -13,7 +14,8 @@ from billing_client._adapters import (
     grpc_requires_plan,
 )
 from billing_client._aio import AsyncBillingClient
-from billing_client._cache import CacheStats, PlanCache
+from billing_client._aio_watch import AsyncEntitlementWatch
+from billing_client._cache import PlanCache
 from billing_client._channel import TLS
 from billing_client._client import BillingClient
 from billing_client._decorators import (
@@ -50,6 +52,7 @@ from billing_client._policy import (
     FailurePolicy,
     serve_stale,
 )
+from billing_client._stats import CacheStats
 from billing_client._types import (
     AnswerSource,
     CancellationTiming,
@@ -62,6 +65,7 @@ from billing_client._types import (
     Subscription,
     SubscriptionStatus,
 )
+from billing_client._watch import EntitlementWatch
 
 __all__ = [
     "FAIL_CLOSED",
@@ -71,6 +75,7 @@ __all__ = [
     "AlreadyExists",
     "AnswerSource",
     "AsyncBillingClient",
+    "AsyncEntitlementWatch",
     "AsyncPlanChecker",
     "BillingClient",
     "BillingError",
@@ -80,6 +85,7 @@ __all__ = [
     "DeadlineExceeded",
     "DenialReason",
     "EntitlementRequired",
+    "EntitlementWatch",
     "FailedPrecondition",
     "FailureMode",
     "FailurePolicy",

@@ -10,12 +10,14 @@ import grpc
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import _channel, _convert
-from billing_client._cache import CacheStats, PlanCache
+from billing_client._aio_watch import AsyncEntitlementWatch, TaskWatch
+from billing_client._cache import PlanCache
 from billing_client._channel import TLS, ChannelOptions
 from billing_client._client import DEFAULT_CHECK_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT
 from billing_client._errors import from_rpc_error
 from billing_client._metadata import CallMetadata
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve_async
+from billing_client._stats import CacheStats
 from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
@@ -25,12 +27,13 @@ from billing_client._types import (
     Proration,
     Subscription,
 )
+from billing_client._watch import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_WATCH_TTL, WatchSettings
 
 
 class AsyncBillingClient:
     """The asyncio twin of ``BillingClient``: same arguments, same methods,
-    awaited. Create it inside the event loop that uses it; ``async with`` or
-    ``await close()``."""
+    awaited. Create it inside the event loop that uses it (``watch=True``
+    starts a task there); ``async with`` or ``await close()``."""
 
     def __init__(
         self,
@@ -46,6 +49,8 @@ class AsyncBillingClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         cache: PlanCache | None = None,
         channel_options: ChannelOptions = (),
+        watch: bool = False,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
     ) -> None:
         if token is not None and token_provider is not None:
             raise ValueError("give token or token_provider, not both")
@@ -58,13 +63,39 @@ class AsyncBillingClient:
             target, tls, insecure, _channel.channel_options(max_attempts, channel_options)
         )
         self._stub: Any = billing_pb2_grpc.BillingServiceStub(self._channel)
+        self.watcher: AsyncEntitlementWatch | None = None
+        if watch:
+            self.watch_entitlements(watch_ttl=watch_ttl)
 
     @property
     def stats(self) -> CacheStats:
-        """Counters of ``check_access``: hits, misses, rpcs, fallbacks."""
+        """Counters of ``check_access`` and of the entitlement watch."""
         return self.cache.stats
 
+    def watch_entitlements(
+        self,
+        *,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> AsyncEntitlementWatch:
+        """Keeps the cache fresh from the server's change notices, in a task of
+        the running loop (see ``BillingClient.watch_entitlements``); ``await
+        stop()`` on the returned handle, or ``close()``, ends it."""
+        if self.watcher is not None:
+            raise RuntimeError("this client is already watching entitlements")
+        settings = WatchSettings(watch_ttl, heartbeat_timeout, initial_backoff, max_backoff)
+        self.watcher = TaskWatch(self.cache, self._open_watch, settings)
+        return self.watcher
+
+    def _open_watch(self, request: billing_pb2.WatchEntitlementsRequest) -> Any:
+        return self._stub.WatchEntitlements(request, metadata=self._metadata.build())
+
     async def close(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
         await self._channel.close()
 
     async def __aenter__(self) -> Self:

@@ -7,6 +7,12 @@ server says the answer may change then). Past freshness an entry is kept, in
 LRU order, so that a failure policy can serve it stale; ``invalidate`` drops
 an account's entries when a change is known (for example on a push
 notification, or after this process changed the subscription).
+
+While an entitlement watch (``_watch.py``) is connected, an answer loaded
+during that connection may stay fresh for the longer ``watch_ttl`` (still
+never beyond its own bounds): a change would have been notified. The moment
+the stream is known to be down, or has been silent past its liveness window,
+every answer falls back to the plain ``ttl``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 
+from billing_client._stats import CacheStats
 from billing_client._types import PlanCheck
 
 Key = tuple[str, str, str]
@@ -25,66 +31,40 @@ Clock = Callable[[], float]
 _NEVER = float("inf")
 
 
-@dataclass
-class CacheStats:
-    """Counters of a cache, read at any time (``snapshot()`` copies them).
-
-    ``rpcs`` counts CheckPlan calls made on a miss; ``shared`` the callers that
-    waited for another caller's call instead of making their own; the
-    ``fallback_*`` counters the answers given by a failure policy while the
-    billing service was unreachable.
-    """
-
-    hits: int = 0
-    misses: int = 0
-    rpcs: int = 0
-    shared: int = 0
-    evictions: int = 0
-    invalidations: int = 0
-    fallback_stale: int = 0
-    fallback_fail_open: int = 0
-    fallback_fail_closed: int = 0
-
-    def snapshot(self) -> dict[str, int]:
-        return asdict(self)
-
-    @property
-    def fallbacks(self) -> dict[str, int]:
-        """Fallbacks by policy: "stale", "fail_open", "fail_closed"."""
-        return {
-            "stale": self.fallback_stale,
-            "fail_open": self.fallback_fail_open,
-            "fail_closed": self.fallback_fail_closed,
-        }
-
-
 class _Entry:
-    __slots__ = ("check", "expires_at", "hard_until")
+    __slots__ = ("check", "expires_at", "hard_until", "notified_until")
 
-    def __init__(self, check: PlanCheck, expires_at: float, hard_until: float) -> None:
+    def __init__(
+        self, check: PlanCheck, expires_at: float, hard_until: float, notified_until: float
+    ) -> None:
         self.check = check
         self.expires_at = expires_at
         self.hard_until = hard_until
+        # Fresh until then too, but only while the watch is alive.
+        self.notified_until = notified_until
 
 
 class _Flight:
     """One CheckPlan call in progress that other callers for the key wait for."""
 
-    __slots__ = ("done", "error", "invalidated", "result")
+    __slots__ = ("connection", "done", "error", "invalidated", "result")
 
-    def __init__(self) -> None:
+    def __init__(self, connection: int | None) -> None:
         self.done = threading.Event()
         self.result: PlanCheck | None = None
         self.error: BaseException | None = None
         self.invalidated = False
+        # The watch connection live when the call started (None: none was).
+        self.connection = connection
 
 
 class _AsyncFlight:
-    __slots__ = ("invalidated", "task")
+    __slots__ = ("connection", "invalidated", "task")
 
-    def __init__(self, task: asyncio.Task[PlanCheck]) -> None:
+    def __init__(self, task: asyncio.Task[PlanCheck], connection: int | None) -> None:
         self.task = task
         self.invalidated = False
+        self.connection = connection
 
 
 def _hard_bound(check: PlanCheck) -> float:
@@ -123,6 +103,13 @@ class PlanCache:
         self._by_account: dict[str, set[Key]] = {}
         self._flights: dict[Key, _Flight] = {}
         self._async_flights: dict[Key, _AsyncFlight] = {}
+        # The entitlement watch's view: how long answers may live while it
+        # is connected, which connection is live, and until when it is
+        # trusted (the clock's time of its last message + its liveness window).
+        self._watch_ttl: float | None = None
+        self._connection: int | None = None
+        self._connections = 0
+        self._live_until = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -131,7 +118,9 @@ class PlanCache:
 
     def _fresh(self, key: Key, now: float) -> PlanCheck | None:
         entry = self._entries.get(key)
-        if entry is not None and now < entry.expires_at:
+        if entry is not None and (
+            now < entry.expires_at or (now < entry.notified_until and now < self._live_until)
+        ):
             self._entries.move_to_end(key)
             self.stats.hits += 1
             return entry.check
@@ -161,14 +150,26 @@ class PlanCache:
     # Writing ---------------------------------------------------------------
 
     def put(self, key: Key, check: PlanCheck) -> None:
+        """Stores an answer for the plain TTL (not knowing when it was read,
+        the cache cannot tell whether a watch would have seen it change)."""
         with self._lock:
-            self._store(key, check)
+            self._store(key, check, None)
 
-    def _store(self, key: Key, check: PlanCheck) -> None:
+    def _store(self, key: Key, check: PlanCheck, connection: int | None) -> None:
         now = self._clock()
         hard = _hard_bound(check)
         expires = hard if self.ttl is None else min(now + self.ttl, hard)
-        self._entries[key] = _Entry(check, expires, hard)
+        notified = 0.0
+        # Only an answer read after the live connection started is sure to
+        # be followed by a notice of its next change.
+        if (
+            connection is not None
+            and connection == self._connection
+            and self._watch_ttl is not None
+            and now < self._live_until
+        ):
+            notified = min(now + self._watch_ttl, hard)
+        self._entries[key] = _Entry(check, expires, hard, notified)
         self._entries.move_to_end(key)
         self._by_account.setdefault(key[0], set()).add(key)
         while len(self._entries) > self.max_entries:
@@ -183,11 +184,19 @@ class PlanCache:
             if not keys:
                 del self._by_account[key[0]]
 
-    def invalidate(self, account_id: str) -> int:
+    def invalidate(self, account_id: str, *, below_version: int | None = None) -> int:
         """Drops every answer about the account, including calls in flight
-        (their answers are returned but not stored). Returns how many entries."""
+        (their answers are returned but not stored). Returns how many entries.
+
+        With ``below_version`` (from a change notice), answers already at
+        that state version or later are kept."""
         with self._lock:
             keys = self._by_account.pop(account_id, set())
+            if below_version is not None:
+                kept = {k for k in keys if self._entries[k].check.state_version >= below_version}
+                if kept:
+                    self._by_account[account_id] = kept
+                keys -= kept
             for key in keys:
                 del self._entries[key]
             for key, flight in self._flights.items():
@@ -208,6 +217,37 @@ class PlanCache:
             for async_flight in self._async_flights.values():
                 async_flight.invalidated = True
 
+    # The entitlement watch ---------------------------------------------------
+
+    def watch_started(self, watch_ttl: float) -> None:
+        """A watch now feeds this cache; ``watch_ttl`` applies while it is live."""
+        if watch_ttl < 0:
+            raise ValueError("watch_ttl must be >= 0")
+        with self._lock:
+            self._watch_ttl = watch_ttl
+
+    def watch_alive(self, live_for: float, *, new_connection: bool) -> None:
+        """The watch received a message: trust it for ``live_for`` more seconds."""
+        with self._lock:
+            if new_connection:
+                self._connections += 1
+                self._connection = self._connections
+            self._live_until = self._clock() + live_for
+
+    def watch_lost(self, *, stopped: bool = False) -> None:
+        """The stream is down: every answer falls back to the plain TTL.
+
+        The extension is dropped for good, not just while disconnected: the
+        next connection may deliver what was missed a moment after its first
+        message, and answers must not be served past the TTL meanwhile."""
+        with self._lock:
+            self._connection = None
+            self._live_until = 0.0
+            if stopped:
+                self._watch_ttl = None
+            for entry in self._entries.values():
+                entry.notified_until = 0.0
+
     def count(self, counter: str) -> None:
         with self._lock:
             setattr(self.stats, counter, getattr(self.stats, counter) + 1)
@@ -225,7 +265,7 @@ class PlanCache:
             flight = self._flights.get(key)
             leader = flight is None
             if flight is None:
-                flight = self._flights[key] = _Flight()
+                flight = self._flights[key] = _Flight(self._connection)
                 self.stats.rpcs += 1
             else:
                 self.stats.shared += 1
@@ -244,7 +284,7 @@ class PlanCache:
             with self._lock:
                 del self._flights[key]
                 if flight.result is not None and not flight.invalidated:
-                    self._store(key, flight.result)
+                    self._store(key, flight.result, flight.connection)
             flight.done.set()
         return flight.result
 
@@ -266,7 +306,9 @@ class PlanCache:
             if flight is not None and flight.task.get_loop() is loop:
                 self.stats.shared += 1
             else:
-                flight = _AsyncFlight(loop.create_task(self._load_async(key, fetch)))
+                flight = _AsyncFlight(
+                    loop.create_task(self._load_async(key, fetch)), self._connection
+                )
                 flight.task.add_done_callback(_retrieve)
                 self._async_flights[key] = flight
                 self.stats.rpcs += 1
@@ -283,7 +325,7 @@ class PlanCache:
                 if flight is not None and flight.task is asyncio.current_task():
                     del self._async_flights[key]
                     if result is not None and not flight.invalidated:
-                        self._store(key, result)
+                        self._store(key, result, flight.connection)
 
 
 def _retrieve(task: asyncio.Task[PlanCheck]) -> None:

@@ -10,11 +10,12 @@ import grpc
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import _channel, _convert
-from billing_client._cache import CacheStats, PlanCache
+from billing_client._cache import PlanCache
 from billing_client._channel import TLS, ChannelOptions
 from billing_client._errors import from_rpc_error
 from billing_client._metadata import CallMetadata
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
+from billing_client._stats import CacheStats
 from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
@@ -23,6 +24,13 @@ from billing_client._types import (
     PortalSession,
     Proration,
     Subscription,
+)
+from billing_client._watch import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_WATCH_TTL,
+    EntitlementWatch,
+    ThreadedWatch,
+    WatchSettings,
 )
 
 DEFAULT_CHECK_TIMEOUT = 0.5
@@ -43,6 +51,9 @@ class BillingClient:
     (they may call Stripe); every method also takes ``timeout=``.
     UNAVAILABLE is retried (``max_attempts`` in all) within the deadline.
     ``cache`` serves ``check_access`` (default: ``PlanCache()``, 5 s TTL).
+    ``watch=True`` keeps it fresh from the server's change notices, letting
+    answers live ``watch_ttl`` seconds while notices can arrive (see
+    ``watch_entitlements``).
 
     Errors are raised as ``BillingError`` subclasses. Use as a context
     manager or call ``close()``.
@@ -62,6 +73,8 @@ class BillingClient:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         cache: PlanCache | None = None,
         channel_options: ChannelOptions = (),
+        watch: bool = False,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
     ) -> None:
         if token is not None and token_provider is not None:
             raise ValueError("give token or token_provider, not both")
@@ -74,13 +87,48 @@ class BillingClient:
             target, tls, insecure, _channel.channel_options(max_attempts, channel_options)
         )
         self._stub: Any = billing_pb2_grpc.BillingServiceStub(self._channel)
+        self.watcher: EntitlementWatch | None = None
+        if watch:
+            self.watch_entitlements(watch_ttl=watch_ttl)
 
     @property
     def stats(self) -> CacheStats:
-        """Counters of ``check_access``: hits, misses, rpcs, fallbacks."""
+        """Counters of ``check_access`` (hits, misses, rpcs, fallbacks) and of
+        the entitlement watch (notices, resets, reconnects)."""
         return self.cache.stats
 
+    def watch_entitlements(
+        self,
+        *,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> EntitlementWatch:
+        """Keeps the cache fresh from the server's change notices, in a daemon
+        thread (``watch=True`` in the constructor calls this with defaults).
+
+        A change drops the account's answers, a reset every answer. While the
+        stream is connected (a message seen within ``heartbeat_timeout``), an
+        answer loaded during that connection is reused for ``watch_ttl``
+        seconds instead of the cache's TTL, never beyond its ``valid_until``;
+        otherwise the TTL applies. A broken stream is reopened after
+        ``initial_backoff`` (doubling up to ``max_backoff``, with jitter) with
+        the last resume token. Needs the ``billing.read`` scope. ``stop()`` on
+        the returned handle, or ``close()``, ends it."""
+        if self.watcher is not None:
+            raise RuntimeError("this client is already watching entitlements")
+        settings = WatchSettings(watch_ttl, heartbeat_timeout, initial_backoff, max_backoff)
+        self.watcher = ThreadedWatch(self.cache, self._open_watch, settings)
+        return self.watcher
+
+    def _open_watch(self, request: billing_pb2.WatchEntitlementsRequest) -> Any:
+        return self._stub.WatchEntitlements(request, metadata=self._metadata.build())
+
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         self._channel.close()
 
     def __enter__(self) -> Self:

@@ -11,7 +11,8 @@ tests without a billing server::
 Its catalogue mirrors the service's default one (free, pro, enterprise);
 pass ``plans=`` for another. ``set_unavailable()`` simulates an outage so
 that failure policies can be tested; fallbacks are counted in ``stats`` as
-with the real client.
+with the real client. ``watch_entitlements()`` returns a handle that is
+always connected and does nothing: the fake's answers are never stale.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from billing_client._cache import CacheStats, PlanCache
+from billing_client._aio_watch import AsyncEntitlementWatch
+from billing_client._cache import PlanCache
 from billing_client._convert import requirement
 from billing_client._errors import FailedPrecondition, NotFound, Unavailable
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
+from billing_client._stats import CacheStats
 from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
@@ -39,6 +42,11 @@ from billing_client._types import (
     Proration,
     Subscription,
     SubscriptionStatus,
+)
+from billing_client._watch import (
+    DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_WATCH_TTL,
+    EntitlementWatch,
 )
 
 __all__ = ["DEFAULT_PLANS", "FakeAsyncBillingClient", "FakeBillingClient"]
@@ -65,6 +73,38 @@ class _Account:
     features: tuple[str, ...] | None
 
 
+class _FakeWatch:
+    """A watch that is always connected: the fake's cache is always current."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    @property
+    def connected(self) -> bool:
+        return not self.stopped
+
+    def wait_connected(self, timeout: float | None = None) -> bool:
+        return not self.stopped
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        self.stopped = True
+
+
+class _FakeAsyncWatch:
+    def __init__(self, watch: _FakeWatch) -> None:
+        self._watch = watch
+
+    @property
+    def connected(self) -> bool:
+        return self._watch.connected
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        return self._watch.connected
+
+    async def stop(self) -> None:
+        self._watch.stop()
+
+
 class FakeBillingClient:
     """An in-memory ``BillingClient`` (same methods, same errors)."""
 
@@ -82,6 +122,7 @@ class FakeBillingClient:
         self._unavailable = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.watcher: EntitlementWatch | None = None
 
     # Arranging state -------------------------------------------------------
 
@@ -158,8 +199,23 @@ class FakeBillingClient:
 
     # The client's interface ------------------------------------------------
 
+    def watch_entitlements(
+        self,
+        *,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> EntitlementWatch:
+        if self.watcher is not None:
+            raise RuntimeError("this client is already watching entitlements")
+        self.watcher = _FakeWatch()
+        return self.watcher
+
     def close(self) -> None:
-        pass
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
 
     def __enter__(self) -> Self:
         return self
@@ -349,6 +405,7 @@ class FakeAsyncBillingClient:
 
     def __init__(self, fake: FakeBillingClient | None = None) -> None:
         self.fake = fake if fake is not None else FakeBillingClient()
+        self.watcher: AsyncEntitlementWatch | None = None
 
     @property
     def stats(self) -> CacheStats:
@@ -368,8 +425,23 @@ class FakeAsyncBillingClient:
     ) -> Subscription:
         return self.fake.set_plan(account_id, plan, features=features, status=status)
 
+    def watch_entitlements(
+        self,
+        *,
+        watch_ttl: float = DEFAULT_WATCH_TTL,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ) -> AsyncEntitlementWatch:
+        if self.watcher is not None:
+            raise RuntimeError("this client is already watching entitlements")
+        self.watcher = _FakeAsyncWatch(_FakeWatch())
+        return self.watcher
+
     async def close(self) -> None:
-        pass
+        if self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -380,7 +452,7 @@ class FakeAsyncBillingClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        pass
+        await self.close()
 
     async def check_plan(
         self,
