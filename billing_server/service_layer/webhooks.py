@@ -37,6 +37,8 @@ class IngestOutcome(enum.StrEnum):
     STALE = "stale"
     IGNORED = "ignored"
     DEFERRED = "deferred"
+    # Event-shaped, but naming nothing that could apply: stored, refused.
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,12 @@ def apply_event(deps: Dependencies, event_id: str) -> IngestOutcome:
         try:
             handle = _HANDLERS.get(event.type, _ignore)
             result = handle(deps, event)
+        except InvalidArgument:
+            # Nothing in it can ever apply: keep it for the record, out of
+            # the retry queue, and tell the sender.
+            _finish(deps, event, IngestOutcome.INVALID)
+            deps.telemetry.event_processed(label, IngestOutcome.INVALID)
+            raise
         except Exception as exc:
             if not _mark_failed(deps, event_id, exc):
                 # A concurrent delivery processed it meanwhile; whatever this

@@ -246,7 +246,7 @@ def test_a_failed_application_is_kept_and_retried(
 
     del fake_stripe.failures["get_subscription"]
     report = retry_events(deps)
-    assert report.failed == 0
+    assert report.applied >= 1
     assert stored(app, payload).status == "processed"
     assert checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed
 

@@ -205,6 +205,8 @@ def test_a_replay_recovers_events_that_were_never_delivered(
     replay = run_script(["billing-admin", "events", "replay", "--since", "1h"], calm.server.env)
     assert replay.returncode == 0, replay.stderr
     assert "applied" in replay.stdout
-    assert calm.check(account_id).allowed
+    # Written by another process: the server hears of it (NOTIFY, or polling
+    # on SQLite) within moments, not at once.
+    wait_until(lambda: calm.check(account_id).allowed, 3, "the replayed state to be seen")
     again = run_script(["billing-admin", "events", "replay", "--since", "1h"], calm.server.env)
     assert "applied 0" in again.stdout
