@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import pytest
 import stripe
+from sqlalchemy import select
 
+from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.orm import StripeEventRow
 from billing_server.adapters.tokens import Scope, TokenVerifier
-from tests.e2e.conftest import E2E_JWT_KEY, Emulator, server_env
+from stripe_emulator.testing import EmulatorControl
+from tests import stripe_payloads
+from tests.e2e.conftest import E2E_JWT_KEY, BillingServer, Emulator, server_env, token
 from tests.e2e.services import free_port, run_script
 
 pytestmark = pytest.mark.e2e
@@ -115,3 +124,61 @@ def test_reconcile_reports_drift_then_repairs_it(env: dict[str, str], emulator: 
     again = run_script(["billing-admin", "reconcile", "--rps", "1000"], env)
     assert again.returncode == 0
     assert "0 missing, 0 different" in again.stdout
+
+
+def test_events_retry_applies_what_failed_and_cleanup_reports(
+    billing_server: BillingServer, emulator: Emulator
+) -> None:
+    control = EmulatorControl(emulator.url)
+    client = stripe.StripeClient("sk_test_e2e", base_addresses={"api": emulator.url})
+    account = f"acct_retry_{uuid.uuid4().hex[:8]}"
+    customer = client.v1.customers.create({"metadata": {"account_id": account}})
+    price = client.v1.prices.list({"lookup_keys": ["paymentsvc_pro_monthly"]}).data[0].id
+    session = client.v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": customer.id,
+            "client_reference_id": account,
+            "line_items": [{"price": price, "quantity": 1}],
+            "success_url": "https://app.example/done",
+        }
+    )
+    emulator.complete_checkout(session.id)
+    subscription = str(client.v1.checkout.sessions.retrieve(session.id).subscription)
+    payload = stripe_payloads.event(
+        "invoice.payment_succeeded",
+        stripe_payloads.invoice(subscription, customer.id),
+        datetime.now(UTC),
+    )
+    control.inject_fault("error", count=-1, routes=["GET /v1/subscriptions/{id}"], status=503)
+    try:
+        with grpc.insecure_channel(billing_server.target) as channel:
+            ingest = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as failed:
+                ingest.IngestEvent(
+                    webhook_ingest_pb2.IngestEventRequest(payload=payload),
+                    metadata=(("authorization", f"Bearer {token('gateway', [Scope.INGEST])}"),),
+                    timeout=10,
+                )
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        control.clear_faults()
+        control.close()
+
+    retried = run_script(["billing-admin", "events", "retry"], billing_server.env)
+    assert "retried" in retried.stdout, retried.stderr
+    engine = make_engine(billing_server.env["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as connection:
+            status = connection.scalar(
+                select(StripeEventRow.status).where(
+                    StripeEventRow.event_id == json.loads(payload)["id"]
+                )
+            )
+    finally:
+        engine.dispose()
+    assert status == "processed"
+
+    cleaned = run_script(["billing-admin", "cleanup"], billing_server.env)
+    assert cleaned.returncode == 0
+    assert "processed event(s) older than 30 days" in cleaned.stdout
