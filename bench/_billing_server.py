@@ -1,0 +1,57 @@
+"""Starting billing-server for a benchmark, and the service tokens it accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench._processes import Process, free_port, wait_until
+from billing_server.adapters.tokens import Scope, issue_token
+
+JWT_KEY = "bench-only-jwt-signing-key-0123456789abcdef"
+# High enough that the limiter never refuses a benchmark's call.
+NO_THROTTLE = "default=1000000/1000000,CheckPlan=1000000/1000000"
+
+
+def token(service: str, scopes: Iterable[Scope]) -> str:
+    return issue_token(JWT_KEY, service, scopes, timedelta(hours=2), datetime.now(UTC))
+
+
+def bearer(scopes: Iterable[Scope]) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token('bench', scopes)}"),)
+
+
+def start_billing_server(
+    database_url: str, extra_env: Mapping[str, str] | None = None
+) -> tuple[Process, str]:
+    """billing-server on a free loopback port, SERVING; (process, target)."""
+    target = f"127.0.0.1:{free_port()}"
+    env = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "JWT_SECRET_KEY": JWT_KEY,
+        "PAYMENTSVC_GRPC_ADDRESS": target,
+        "PAYMENTSVC_METRICS_ADDRESS": "",
+        "PAYMENTSVC_RATE_LIMITS": NO_THROTTLE,
+        # Nothing measured here calls Stripe: a closed port makes any call
+        # that does fail at once and show up as an error.
+        "PAYMENTSVC_STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
+        **(extra_env or {}),
+    }
+    process = Process.script("billing-server", env)
+    try:
+        wait_until(lambda: process.running() and _serving(target), 60, "billing-server")
+    except Exception:
+        process.stop()
+        raise
+    return process, target
+
+
+def _serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types omit Check
+        answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,169 @@
+"""An HTTP/1.1 keep-alive POST load generator on raw sockets, in separate processes.
+
+httpx costs more CPU per request than the endpoints measured here; a few
+lines of asyncio over uvloop keep the generator far from being the limit.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import uvloop
+
+from bench._cpu import CpuShares, CpuWindow
+from bench._grpc_load import pool_pids
+from bench._stats import Summary
+
+_SPAWN_LEAD_S = 1.5
+
+
+class BodySource(Protocol):
+    """The i-th request: its body and its Stripe-Signature header."""
+
+    def __call__(self, i: int) -> tuple[bytes, str]: ...
+
+
+@dataclass(frozen=True)
+class HttpLoad:
+    host: str
+    port: int
+    path: str
+    bodies: BodySource
+    connections: int
+    duration_s: float
+    warmup_s: float = 2.0
+    # Process p of P sends requests p, p+P, p+2P, ...: indices never repeat.
+    first: int = 0
+    stride: int = 1
+    max_requests: int | None = None  # per process
+
+
+@dataclass
+class HttpResult:
+    latencies: bytes = b""  # array('d'), seconds, 2xx answers in the window
+    statuses: dict[str, int] = field(default_factory=dict)  # whole run, warm-up included
+    failed_in_window: int = 0
+    ok_indices: bytes = b""  # array('q'): every request answered 200
+    sent: int = 0
+
+
+@dataclass(frozen=True)
+class HttpRun:
+    summary: Summary
+    statuses: dict[str, int]
+    ok_indices: list[int]
+    sent: int
+    cpu: CpuShares
+
+
+def run_http_load(label: str, loads: Sequence[HttpLoad], watch: Mapping[int, str]) -> HttpRun:
+    start_at = time.time() + _SPAWN_LEAD_S
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(len(loads), mp_context=context) as pool:
+        futures = [pool.submit(_work, load, start_at) for load in loads]
+        time.sleep(max(0.0, start_at + loads[0].warmup_s - time.time()))
+        cpu = CpuWindow()
+        opened = time.monotonic()
+        wait(futures, timeout=loads[0].duration_s)
+        shares = cpu.close(watch, pool_pids(pool), time.monotonic() - opened)
+        results = [f.result() for f in futures]
+    latencies: list[float] = []
+    ok: list[int] = []
+    statuses: Counter[str] = Counter()
+    for r in results:
+        latencies.extend(array.array("d", r.latencies))
+        ok.extend(array.array("q", r.ok_indices))
+        statuses.update(r.statuses)
+    duration = loads[0].duration_s
+    return HttpRun(
+        Summary.of(label, latencies, sum(r.failed_in_window for r in results), duration),
+        dict(statuses),
+        ok,
+        sum(r.sent for r in results),
+        shares,
+    )
+
+
+def _work(load: HttpLoad, start_at: float) -> HttpResult:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_drive(load, start_at))
+
+
+async def _drive(load: HttpLoad, start_at: float) -> HttpResult:
+    result = HttpResult()
+    latencies = array.array("d")
+    ok = array.array("q")
+    statuses: Counter[str] = Counter()
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    measure_from = time.perf_counter() + load.warmup_s
+    measure_until = measure_from + load.duration_s
+    taken = iter(range(load.max_requests if load.max_requests is not None else 1 << 62))
+    head = f"POST {load.path} HTTP/1.1\r\nHost: {load.host}:{load.port}\r\n"
+    head += "Content-Type: application/json\r\n"
+
+    async def one_connection() -> None:
+        reader, writer = await asyncio.open_connection(load.host, load.port)
+        try:
+            while time.perf_counter() < measure_until:
+                n = next(taken, None)
+                if n is None:
+                    return
+                index = load.first + n * load.stride
+                body, signature = load.bodies(index)
+                request = (
+                    f"{head}Stripe-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+                result.sent += 1
+                started = time.perf_counter()
+                try:
+                    writer.write(request)
+                    status, close = await _read_response(reader)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    status, close = "conn-error", True
+                done = time.perf_counter()
+                statuses[status] += 1
+                if status == "200":
+                    ok.append(index)
+                if measure_from <= done <= measure_until:
+                    if status.startswith("2"):
+                        latencies.append(done - started)
+                    else:
+                        result.failed_in_window += 1
+                if close:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(load.host, load.port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one_connection() for _ in range(load.connections)))
+    result.latencies = latencies.tobytes()
+    result.ok_indices = ok.tobytes()
+    result.statuses = dict(statuses)
+    return result
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
+    """The status code, and whether the server closes the connection."""
+    status_line = await reader.readline()
+    if not status_line:
+        raise asyncio.IncompleteReadError(b"", None)
+    status = status_line.split(b" ", 2)[1].decode()
+    length = 0
+    close = False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            close = True
+    await reader.readexactly(length)
+    return status, close
