@@ -7,8 +7,11 @@ rotation and shipping are the platform's business.
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
 import sys
+from logging.handlers import QueueHandler, QueueListener
 
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -29,9 +32,15 @@ class RequestContext(logging.Filter):
         return True
 
 
+_listener: QueueListener | None = None
+
+
 def configure_logging(level: str, *, as_json: bool) -> None:
+    """Request threads only queue their records; one thread formats and writes
+    them, so that many threads logging at once do not queue on a stream lock."""
+    global _listener
+    stop_logging()
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestContext())
     if as_json:
         handler.setFormatter(
             JsonFormatter(
@@ -41,9 +50,24 @@ def configure_logging(level: str, *, as_json: bool) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    enqueue = QueueHandler(records)
+    # Runs on the logging thread, where the request's context is.
+    enqueue.addFilter(RequestContext())
+    _listener = QueueListener(records, handler)
+    _listener.start()
+    atexit.register(stop_logging)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [enqueue]
     root.setLevel(level)
     # The stripe library logs request bodies (customer emails among them) at
     # DEBUG; nothing below INFO leaves it.
     logging.getLogger("stripe").setLevel(max(root.level, logging.INFO))
+
+
+def stop_logging() -> None:
+    """Writes out what is queued and stops the writer thread."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None

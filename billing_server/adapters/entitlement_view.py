@@ -15,11 +15,11 @@ from billing_server.domain.subscriptions import AccountState
 
 # Measured with bench/memory.py: an entry (AccountState, its Subscription,
 # datetimes and strings, plus the dict slot) costs about this much.
-APPROX_BYTES_PER_ACCOUNT = 2_000
+APPROX_BYTES_PER_ACCOUNT = 1_300
 
 
 class EntitlementView:
-    def __init__(self, max_accounts: int = 1_000_000) -> None:
+    def __init__(self, max_accounts: int = 250_000) -> None:
         self._max_accounts = max_accounts
         self._entries: dict[str, AccountState] = {}
         self._lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,14 +32,34 @@ class InvalidToken(Exception):
 
 
 class TokenVerifier:
-    def __init__(self, keys: Sequence[str], audience: str, leeway_s: int) -> None:
+    def __init__(
+        self, keys: Sequence[str], audience: str, leeway_s: int, cache_size: int = 10_000
+    ) -> None:
         if not keys:
             raise ValueError("at least one key is needed")
         self._keys = tuple(keys)
         self._audience = audience
         self._leeway_s = leeway_s
+        # Callers send the same token on every call: checking its signature
+        # once is enough until it expires. (The keys never change while the
+        # process runs.)
+        self._verified: dict[str, tuple[Identity, float]] = {}
+        self._cache_size = cache_size
 
     def verify(self, token: str) -> Identity:
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, expires_at = cached
+            if time.time() < expires_at + self._leeway_s:
+                return identity
+            self._verified.pop(token, None)
+        identity, expires_at = self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()
+        self._verified[token] = (identity, expires_at)
+        return identity
+
+    def _verify(self, token: str) -> tuple[Identity, float]:
         claims = None
         # Every configured key is tried, so that tokens signed with the
         # previous key stay valid while a new one is rolled out.
@@ -62,7 +83,7 @@ class TokenVerifier:
         service = claims.get("sub")
         if not isinstance(service, str) or not 0 < len(service) <= MAX_SERVICE_NAME:
             raise InvalidToken("sub")
-        return Identity(service, _scopes(claims.get("scope", "")))
+        return Identity(service, _scopes(claims.get("scope", ""))), float(claims["exp"])
 
 
 def issue_token(

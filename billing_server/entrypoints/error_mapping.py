@@ -19,16 +19,20 @@ from billing_server.domain.errors import BillingError, ResourceExhausted
 ERROR_DOMAIN = "billing.paymentsvc"
 
 
-def abort_with(context: grpc.ServicerContext, exc: BillingError) -> None:
-    """Ends the call with the error's status, details and hints."""
+def abort_with(
+    context: grpc.ServicerContext,
+    exc: BillingError,
+    trailing: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Ends the call with the error's status, details and hints, plus
+    `trailing` metadata (the request id)."""
     status = rpc_status.to_status(to_status(exc))
+    extra: tuple[tuple[str, str], ...] = trailing
     if isinstance(exc, ResourceExhausted):
         # Tells well-behaved callers when to come back.
-        status = _Status(
-            status.code,
-            status.details,
-            (*status.trailing_metadata, ("retry-after", f"{exc.retry_after_s:.3f}")),
-        )
+        extra = (*extra, ("retry-after", f"{exc.retry_after_s:.3f}"))
+    if extra:
+        status = _Status(status.code, status.details, (*status.trailing_metadata, *extra))
     context.abort_with_status(status)
 
 

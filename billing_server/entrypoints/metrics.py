@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -47,6 +48,8 @@ class ServerMetrics:
     cancellations: Counter
     reconcile_drift: Gauge
     reconcile_last_success: Gauge
+    _latency_children: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _counter_children: dict[tuple[str, str, grpc.StatusCode], Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> ServerMetrics:
@@ -129,8 +132,19 @@ class ServerMetrics:
         )
 
     def observe(self, service: str, method: str, code: grpc.StatusCode, seconds: float) -> None:
-        self.latency.labels(service, method).observe(seconds)
-        self.requests.labels(service, method, code.name).inc()
+        # Label lookups take a lock and hash every time: keep the children.
+        key = (service, method)
+        latency = self._latency_children.get(key)
+        if latency is None:
+            latency = self._latency_children[key] = self.latency.labels(service, method)
+        latency.observe(seconds)
+        counter_key = (service, method, code)
+        counter = self._counter_children.get(counter_key)
+        if counter is None:
+            counter = self._counter_children[counter_key] = self.requests.labels(
+                service, method, code.name
+            )
+        counter.inc()
 
     def breaker_changed(self, state: BreakerState) -> None:
         self.stripe_circuit.set(BREAKER_VALUES[state])

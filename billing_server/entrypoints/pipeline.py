@@ -1,7 +1,7 @@
 """What every call to our services passes through, in one wrapper.
 
 In order: the request id (the caller's x-request-id or a new one, sent
-back in the initial metadata), the trace context (W3C, when tracing is on),
+back in the trailing metadata), the trace context (W3C, when tracing is on),
 the deadline (the caller's, capped by the server's maximum), authentication
 and the method's scope, the rate limit, decoding the request (a malformed
 one is INVALID_ARGUMENT, not INTERNAL), the servicer, and the mapping of any
@@ -75,7 +75,9 @@ class RequestPipeline(grpc.ServerInterceptor):
             started = time.perf_counter()
             metadata = context.invocation_metadata()
             token = request_ids.adopt(_first(metadata, request_ids.HEADER))
-            context.send_initial_metadata(((request_ids.HEADER, request_ids.current() or ""),))
+            # Returned with the status (trailing metadata): no extra write.
+            returned = ((request_ids.HEADER, request_ids.current() or ""),)
+            context.set_trailing_metadata(returned)
             code = grpc.StatusCode.OK
             caller = "-"
             with self._span(method, service, name, metadata) as span:
@@ -85,7 +87,7 @@ class RequestPipeline(grpc.ServerInterceptor):
                     return self._serve(raw, context, identity, behavior, deserialize)
                 except BillingError as exc:
                     code = grpc.StatusCode[exc.grpc_code]
-                    abort_with(context, exc)
+                    abort_with(context, exc, returned)
                 except Exception:
                     code = grpc.StatusCode.INTERNAL
                     log.exception("unexpected error in %s", method)

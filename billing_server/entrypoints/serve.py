@@ -27,7 +27,7 @@ from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
-from paymentsvc_telemetry.logs import configure_logging
+from paymentsvc_telemetry.logs import configure_logging, stop_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("billing_server")
@@ -105,7 +105,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     app.close()
     shutdown_tracing()
     log.info("billing-server stopped")
-    logging.shutdown()
+    stop_logging()
     # Calls that outlived the grace period were cancelled, but their worker
     # threads may still sit in a Stripe request; the interpreter would wait
     # for them at exit. The drain is over: end the process now.

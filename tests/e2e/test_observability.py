@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -274,11 +275,19 @@ def test_a_request_id_comes_back_and_is_in_the_logs(observed: Observed, account_
         metadata=(("x-request-id", request_id),),
         timeout=5,
     )
-    assert dict(call.initial_metadata())["x-request-id"] == request_id
+    assert dict(call.trailing_metadata())["x-request-id"] == request_id
     _, generated = observed.stub.CheckPlan.with_call(
         billing_pb2.CheckPlanRequest(account_id=account_id, plan="free"), timeout=5
     )
-    assert len(dict(generated.initial_metadata())["x-request-id"]) == 32
+    assert len(dict(generated.trailing_metadata())["x-request-id"]) == 32
+    with pytest.raises(grpc.RpcError) as refused:
+        observed.stub.CheckPlan(
+            billing_pb2.CheckPlanRequest(account_id=account_id, plan="gold"),
+            metadata=(("x-request-id", request_id),),
+            timeout=5,
+        )
+    error: Any = refused.value  # a grpc.Call as well
+    assert dict(error.trailing_metadata())["x-request-id"] == request_id
 
     lines = [
         json.loads(line)
