@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from billing_server.adapters import stripe_objects
+from billing_server.adapters.event_inbox import StoredEvent
 from billing_server.domain.errors import InvalidArgument, NotFound
 from billing_server.domain.events import (
     HANDLED_TYPES,
@@ -62,14 +63,18 @@ def ingest_event(deps: Dependencies, payload: bytes) -> Ingested:
     if stored.status == "processed":
         deps.telemetry.event_processed(_type_label(event.type), IngestOutcome.DUPLICATE)
         return Ingested(event.id, IngestOutcome.DUPLICATE)
-    return Ingested(event.id, apply_event(deps, event.id))
+    return Ingested(event.id, apply_event(deps, event.id, stored))
 
 
-def apply_event(deps: Dependencies, event_id: str) -> IngestOutcome:
+def apply_event(
+    deps: Dependencies, event_id: str, stored: StoredEvent | None = None
+) -> IngestOutcome:
     """Applies a stored event unless it is processed already. Safe to run
-    concurrently with itself: the losers find it processed."""
-    with deps.uow() as uow:
-        stored = uow.events.get(event_id)
+    concurrently with itself: the losers find it processed. `stored` saves
+    a read when the caller has just stored the event."""
+    if stored is None:
+        with deps.uow() as uow:
+            stored = uow.events.get(event_id)
     if stored is None:
         raise NotFound(f"no stored event {event_id!r}", reason="EVENT_NOT_FOUND")
     if stored.status == "processed":
@@ -126,17 +131,18 @@ def _subscription_changed(deps: Dependencies, event: StripeEvent) -> _Result:
     except (KeyError, TypeError, ValueError):
         # An incomplete payload is no ground to guess: ask Stripe.
         return _fetch_and_record(deps, event, _text(event.object.get("id")), None)
-    account_id = account_for(deps, snapshot.customer_id, snapshot.metadata)
-    if account_id is None:
-        return _defer(deps, event, snapshot.customer_id)
-
+    # One read transaction for everything the decision needs.
     with deps.uow() as uow:
+        linked = uow.accounts.account_for_customer(snapshot.customer_id)
         recorded = uow.subscriptions.recorded(snapshot.id)
         # Read after the state: if a concurrent delivery of this very event
         # recorded it, it is seen as processed here, not as "same second".
         stored = uow.events.get(event.id)
     if stored is not None and stored.status == "processed":
         return _Result(IngestOutcome.DUPLICATE)
+    account_id = linked or _account_named(deps, snapshot.customer_id, snapshot.metadata)
+    if account_id is None:
+        return _defer(deps, event, snapshot.customer_id)
     order = freshness(event.created, recorded.state_at if recorded else None)
     if order is Freshness.OLDER:
         return _finish(deps, event, IngestOutcome.STALE)
@@ -239,8 +245,11 @@ def account_for(deps: Dependencies, customer_id: str, metadata: Mapping[str, Any
     metadata, or named in the Stripe customer's metadata, in that order."""
     with deps.uow() as uow:
         linked = uow.accounts.account_for_customer(customer_id)
-    if linked is not None:
-        return linked
+    return linked or _account_named(deps, customer_id, metadata)
+
+
+def _account_named(deps: Dependencies, customer_id: str, metadata: Mapping[str, Any]) -> str | None:
+    """The account named in the object's metadata, or the Stripe customer's."""
     named = metadata.get("account_id")
     if isinstance(named, str) and named:
         return named
