@@ -26,8 +26,6 @@ class EntitlementView:
         # Bumped by every invalidation; a miss keeps its read only if no
         # invalidation happened while it read.
         self._generation = 0
-        self.hits = 0
-        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -35,9 +33,7 @@ class EntitlementView:
     def get(self, account_id: str, load: Callable[[str], AccountState]) -> AccountState:
         state = self._entries.get(account_id)
         if state is not None:
-            self.hits += 1  # racy under threads: a statistic, not an invariant
             return state
-        self.misses += 1
         generation = self._generation
         state = load(account_id)
         with self._lock:

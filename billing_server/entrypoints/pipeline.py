@@ -133,14 +133,12 @@ class RequestPipeline(grpc.ServerInterceptor):
 
         def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
-            token = request_ids.adopt(_first(context.invocation_metadata(), request_ids.HEADER))
+            metadata = context.invocation_metadata()
+            token = request_ids.adopt(_first(metadata, request_ids.HEADER))
             code = grpc.StatusCode.OK
             try:
-                identity = self._admit(context, context.invocation_metadata(), method, name)
-                try:
-                    request = deserialize(raw) if deserialize is not None else raw
-                except Exception:
-                    raise InvalidArgument("request is not a valid message") from None
+                identity = self._admit(context, metadata, method, name)
+                request = _decode(deserialize, raw)
                 identity_token = current_identity.set(identity)
                 try:
                     yield from behavior(request, context)
@@ -203,16 +201,21 @@ class RequestPipeline(grpc.ServerInterceptor):
     ) -> Any:
         left = context.time_remaining()
         budget = self._max_deadline_s if left is None else min(left, self._max_deadline_s)
-        try:
-            request = deserialize(raw) if deserialize is not None else raw
-        except Exception:
-            raise InvalidArgument("request is not a valid message for this method") from None
+        request = _decode(deserialize, raw)
         with deadline_in(budget):
             token = current_identity.set(identity)
             try:
                 return behavior(request, context)
             finally:
                 current_identity.reset(token)
+
+
+def _decode(deserialize: Callable[[bytes], Any] | None, raw: bytes) -> Any:
+    """The request message; bytes that are not one are the caller's error."""
+    try:
+        return deserialize(raw) if deserialize is not None else raw
+    except Exception:
+        raise InvalidArgument("request is not a valid message for this method") from None
 
 
 def _first(metadata: Any, key: str) -> str | None:

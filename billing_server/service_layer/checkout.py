@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from billing_server.adapters.stripe_port import CheckoutSession, NewCheckout
 from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.idempotency import stripe_key
 from billing_server.service_layer.syncing import record_fetched
 from billing_server.service_layer.webhooks import apply_deferred
 
@@ -55,7 +54,7 @@ def create_checkout(
             success_url=deps.urls.success,
             cancel_url=deps.urls.cancel,
         ),
-        idempotency_key=f"paymentsvc:checkout:{account_id}:{idempotency_key or uuid.uuid4()}",
+        idempotency_key=stripe_key("checkout", account_id, idempotency_key),
     )
     with deps.uow(write=True) as uow:
         uow.audit.record(

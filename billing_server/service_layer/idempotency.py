@@ -8,6 +8,7 @@ concurrent calls with one key wait for the first one's answer.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -26,6 +27,13 @@ from billing_server.service_layer.dependencies import Dependencies
 # from ours, still prevent a second charge or session).
 ABANDONED_AFTER = timedelta(seconds=60)
 POLL_INTERVAL_S = 0.02
+
+
+def stripe_key(action: str, account_id: str, idempotency_key: str | None) -> str:
+    """The Idempotency-Key of a Stripe request made for a caller's request:
+    derived from the caller's key, so that a retry of one never makes a
+    second object in Stripe (a fresh one when the caller gave none)."""
+    return f"paymentsvc:{action}:{account_id}:{idempotency_key or uuid.uuid4()}"
 
 
 def run_idempotent(

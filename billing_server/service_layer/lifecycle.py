@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import uuid
 from collections.abc import Callable
 
 from billing_server.adapters.stripe_port import Proration
@@ -13,6 +12,7 @@ from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.idempotency import stripe_key
 from billing_server.service_layer.syncing import record_fetched
 
 
@@ -41,12 +41,12 @@ def change_plan(
     if subscription.plan == plan.name:
         return state  # already there: nothing to ask Stripe
     price_id = deps.stripe.price_id_for(plan)
-    stripe_key = _stripe_key("change-plan", account_id, idempotency_key)
+    request_key = stripe_key("change-plan", account_id, idempotency_key)
     return _apply(
         deps,
         state,
         lambda: deps.stripe.change_price(
-            subscription.id, subscription.item_id, price_id, proration, stripe_key
+            subscription.id, subscription.item_id, price_id, proration, request_key
         ),
         AuditEntry(
             occurred_at=deps.clock(),
@@ -70,13 +70,13 @@ def cancel_subscription(
 ) -> AccountState:
     validation.account_id(account_id)
     state, subscription = _live_subscription(deps, account_id)
-    stripe_key = _stripe_key(f"cancel-{timing.value}", account_id, idempotency_key)
+    request_key = stripe_key(f"cancel-{timing.value}", account_id, idempotency_key)
     if timing is CancellationTiming.AT_PERIOD_END:
         if subscription.cancel_at_period_end:
             return state  # already scheduled
-        request = functools.partial(deps.stripe.cancel_at_period_end, subscription.id, stripe_key)
+        request = functools.partial(deps.stripe.cancel_at_period_end, subscription.id, request_key)
     else:
-        request = functools.partial(deps.stripe.cancel_now, subscription.id, stripe_key)
+        request = functools.partial(deps.stripe.cancel_now, subscription.id, request_key)
     return _apply(
         deps,
         state,
@@ -124,7 +124,3 @@ def _apply(
         also=lambda uow, _recorded: uow.audit.record(audit),
     )
     return updated
-
-
-def _stripe_key(action: str, account_id: str, idempotency_key: str | None) -> str:
-    return f"paymentsvc:{action}:{account_id}:{idempotency_key or uuid.uuid4()}"
