@@ -13,12 +13,22 @@ from billing_server.adapters.change_listener import ChangeListener
 from billing_server.adapters.change_poller import ChangePoller
 from billing_server.adapters.circuit_breaker import CircuitBreaker
 from billing_server.adapters.database import Database, connect
+from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
+from billing_server.adapters.group_commit import GroupCommit
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.config import Settings
-from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
+from billing_server.domain.events import InboundEvent
+from billing_server.domain.rate_limits import Pacer
+from billing_server.service_layer.dependencies import (
+    CheckoutUrls,
+    Dependencies,
+    WebhookSecrets,
+    utc_now,
+)
+from billing_server.service_layer.ingest import BatchedIntake, store_events
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 from billing_server.telemetry import NullTelemetry, Telemetry
 
@@ -50,8 +60,12 @@ class Application:
     # Hears other processes' changes once started: NOTIFY on PostgreSQL,
     # polling on SQLite.
     change_listener: ChangeListener | ChangePoller
+    # Rung when webhook events become due, here or (by NOTIFY) on any replica.
+    events_due: Doorbell
+    inbox_writer: GroupCommit[tuple[InboundEvent, str | None], bool]
 
     def close(self) -> None:
+        self.inbox_writer.close()
         self.change_listener.stop()
         self.changes.close()
         self.database.dispose()
@@ -93,14 +107,22 @@ def bootstrap(
         view.invalidate_all()
         feed.reset()
 
+    events_due = Doorbell()
     listener: ChangeListener | ChangePoller = (
-        ChangeListener(database.engine, heard, lost_track)
+        ChangeListener(database.engine, heard, lost_track, on_events_due=events_due.ring)
         if database.engine.dialect.name == "postgresql"
         else ChangePoller(database.engine, heard)
     )
 
     def unit_of_work(write: bool = False) -> AbstractUnitOfWork:
-        return SqlAlchemyUnitOfWork(database.writer if write else database.reader, committed)
+        return SqlAlchemyUnitOfWork(
+            database.writer if write else database.reader, committed, events_due.ring
+        )
+
+    # Deliveries that arrive together are stored in one transaction.
+    inbox_writer: GroupCommit[tuple[InboundEvent, str | None], bool] = GroupCommit(
+        lambda batch: store_events(unit_of_work, batch, utc_now()), name="inbox-writer"
+    )
 
     deps = Dependencies(
         uow=unit_of_work,
@@ -113,5 +135,8 @@ def bootstrap(
             cancel=settings.cancel_url,
             portal_return=settings.return_url,
         ),
+        webhooks=WebhookSecrets(settings.webhook_secrets, settings.webhook_tolerance_s),
+        intake=BatchedIntake(inbox_writer),
+        stripe_pacer=Pacer(settings.stripe_requests_per_second),
     )
-    return Application(settings, database, deps, breaker, feed, listener)
+    return Application(settings, database, deps, breaker, feed, listener, events_due, inbox_writer)

@@ -48,7 +48,9 @@ class Settings:
     stripe_max_network_retries: int
     stripe_breaker_failures: int
     stripe_breaker_cooldown_s: float
-    stripe_webhook_secret: str | None
+    # Signing secrets of the webhook endpoint; several during a rotation.
+    webhook_secrets: tuple[str, ...]
+    webhook_tolerance_s: int
     secret_key: str | None
     # Verification keys; the first also signs tokens (`billing-admin issue-token`).
     jwt_keys: tuple[str, ...]
@@ -63,7 +65,10 @@ class Settings:
     max_watchers: int
     # 0 turns scheduled replay and reconciliation off.
     maintenance_interval_s: float
+    # The pace of the Stripe requests the applier and reconciliation make.
     stripe_requests_per_second: float
+    # Threads applying stored webhook events; 0 leaves it to other replicas.
+    applier_threads: int
     tls_cert_file: Path | None
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
@@ -115,7 +120,10 @@ class Settings:
             stripe_max_network_retries=reader.integer("PAYMENTSVC_STRIPE_MAX_RETRIES", 2),
             stripe_breaker_failures=reader.integer("PAYMENTSVC_STRIPE_BREAKER_FAILURES", 5),
             stripe_breaker_cooldown_s=reader.number("PAYMENTSVC_STRIPE_BREAKER_COOLDOWN", 30.0),
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET") or None,
+            webhook_secrets=tuple(
+                s.strip() for s in env.get("STRIPE_WEBHOOK_SECRET", "").split(",") if s.strip()
+            ),
+            webhook_tolerance_s=reader.integer("PAYMENTSVC_WEBHOOK_TOLERANCE", 300),
             secret_key=env.get("SECRET_KEY") or None,
             jwt_keys=tuple(
                 k.strip() for k in env.get("JWT_SECRET_KEY", "").split(",") if k.strip()
@@ -136,6 +144,7 @@ class Settings:
                 "PAYMENTSVC_MAINTENANCE_INTERVAL", 3600.0, allow_zero=True
             ),
             stripe_requests_per_second=reader.number("PAYMENTSVC_STRIPE_RATE", 20.0),
+            applier_threads=reader.integer("PAYMENTSVC_APPLIER_THREADS", 4),
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),

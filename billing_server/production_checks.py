@@ -35,7 +35,7 @@ def configuration_problems(settings: Settings) -> list[str]:
         problems.append("SQLALCHEMY_DATABASE_URI is SQLite: production runs on PostgreSQL")
     problems += _secret_problems("SECRET_KEY", [settings.secret_key] if settings.secret_key else [])
     problems += _secret_problems("JWT_SECRET_KEY", list(settings.jwt_keys))
-    if not settings.stripe_webhook_secret:
+    if not settings.webhook_secrets:
         problems.append("STRIPE_WEBHOOK_SECRET is missing")
     for name, url in (
         ("PAYMENTSVC_SUCCESS_URL", settings.success_url),

@@ -13,11 +13,25 @@ from typing import Protocol
 
 
 class Telemetry(Protocol):
-    def span(self, name: str, attributes: Mapping[str, str]) -> AbstractContextManager[None]: ...
+    def span(
+        self, name: str, attributes: Mapping[str, str], parent: str | None = None
+    ) -> AbstractContextManager[None]:
+        """A span around some work; `parent` is a W3C traceparent to join."""
+
+    def trace_context(self) -> str | None:
+        """The current span as a W3C traceparent (None while tracing is off)."""
 
     def stripe_call(self, operation: str, outcome: str, seconds: float) -> None: ...
 
+    def delivery_received(self, outcome: str) -> None:
+        """A webhook delivery stored (or found a duplicate)."""
+
     def event_processed(self, event_type: str, outcome: str) -> None: ...
+
+    def event_rejected(self, reason: str) -> None: ...
+
+    def event_applied_after(self, seconds: float) -> None:
+        """Time from storing an event to finishing it."""
 
     def idempotent_replay(self, action: str) -> None: ...
 
@@ -30,13 +44,27 @@ class Telemetry(Protocol):
 
 class NullTelemetry:
     @contextmanager
-    def span(self, name: str, attributes: Mapping[str, str]) -> Iterator[None]:
+    def span(
+        self, name: str, attributes: Mapping[str, str], parent: str | None = None
+    ) -> Iterator[None]:
         yield
+
+    def trace_context(self) -> str | None:
+        return None
 
     def stripe_call(self, operation: str, outcome: str, seconds: float) -> None:
         pass
 
+    def delivery_received(self, outcome: str) -> None:
+        pass
+
     def event_processed(self, event_type: str, outcome: str) -> None:
+        pass
+
+    def event_rejected(self, reason: str) -> None:
+        pass
+
+    def event_applied_after(self, seconds: float) -> None:
         pass
 
     def idempotent_replay(self, action: str) -> None:

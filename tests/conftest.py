@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,14 @@ TEST_DATABASE_ENV = "PAYMENTSVC_TEST_DATABASE_URL"
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database for the whole session."""
+    with fresh_database(tmp_path_factory) as url:
+        yield url
+
+
+@contextmanager
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database of its own: a file on SQLite, or a database
+    created on the PostgreSQL server (dropped afterwards)."""
     server_url = os.environ.get(TEST_DATABASE_ENV)
     if not server_url:
         path: Path = tmp_path_factory.mktemp("db") / "billing.sqlite3"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from billing_server.adapters.stripe_port import (
     AbstractStripeGateway,
     CheckoutSession,
+    InvoiceSummary,
     NewCheckout,
     Proration,
 )
@@ -28,6 +29,7 @@ class FakeStripeGateway(AbstractStripeGateway):
         self.customers: dict[str, str] = {}
         self.sessions: dict[str, CheckoutSession] = {}
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
+        self.invoices: dict[str, InvoiceSummary] = {}
         self._replies: dict[str, object] = {}
         self.lookup_keys: dict[str, str | None] = {}
         # What the Events API lists, as (created, payload).
@@ -128,8 +130,15 @@ class FakeStripeGateway(AbstractStripeGateway):
             raise NotFound("no such subscription", reason="STRIPE_RESOURCE_MISSING")
         return self.subscriptions[subscription_id]
 
-    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
+    def get_invoice(self, invoice_id: str) -> InvoiceSummary:
+        self.calls.append("get_invoice")
+        if invoice_id not in self.invoices:
+            raise NotFound("no such invoice", reason="STRIPE_RESOURCE_MISSING")
+        return self.invoices[invoice_id]
+
+    def list_subscriptions(self, pace: Callable[[], None]) -> Iterator[SubscriptionSnapshot]:
         self.calls.append("list_subscriptions")
+        pace()
         return iter(list(self.subscriptions.values()))
 
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:

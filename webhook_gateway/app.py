@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from billing_server.adapters.webhook_signatures import InvalidSignature, verify
 from paymentsvc_telemetry import request_ids
 from paymentsvc_telemetry.logs import configure_logging
 from paymentsvc_telemetry.tracing import configure_tracing, context_from, shutdown_tracing
@@ -23,7 +24,6 @@ from webhook_gateway.body import BodyTooLarge, read_limited
 from webhook_gateway.config import GatewaySettings
 from webhook_gateway.forwarding import EventForwarder, Forwarded, Verdict
 from webhook_gateway.metrics import GatewayMetrics
-from webhook_gateway.signature import InvalidSignature, verify
 
 log = logging.getLogger("webhook_gateway")
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -72,13 +72,9 @@ def create_app(
             payload = await read_limited(request, settings.max_body_bytes)
         except BodyTooLarge:
             return _error(413, "body too large")
+        signature = request.headers.get("stripe-signature")
         try:
-            verify(
-                payload,
-                request.headers.get("stripe-signature"),
-                settings.webhook_secrets,
-                settings.tolerance_s,
-            )
+            verify(payload, signature, settings.webhook_secrets, settings.tolerance_s)
         except InvalidSignature as exc:
             metrics.signature_failures.inc()
             log.warning("webhook refused: %s", exc)
@@ -86,7 +82,9 @@ def create_app(
         if not _looks_like_event(payload):
             return _error(400, "not a Stripe event")
 
-        forwarded = await _forward(payload)
+        # The server checks the signature again before it stores anything.
+        assert signature is not None
+        forwarded = await _forward(payload, signature)
         if forwarded.verdict is Verdict.RECORDED:
             log.info("event %s %s", forwarded.event_id, forwarded.outcome)
             return JSONResponse(
@@ -96,15 +94,15 @@ def create_app(
             metrics.forward_failures.labels("rejected").inc()
             log.warning("billing server rejected an event: %s", forwarded.detail)
             return _error(400, "event rejected")
-        # Not recorded: a 5xx makes Stripe deliver it again later.
+        # Not stored: a 5xx makes Stripe deliver it again later.
         metrics.forward_failures.labels("retry").inc()
-        log.error("event not recorded (%s); Stripe will retry", forwarded.detail)
+        log.error("event not stored (%s); Stripe will retry", forwarded.detail)
         return _error(503, "billing server unavailable")
 
-    async def _forward(payload: bytes) -> Forwarded:
+    async def _forward(payload: bytes, signature: str) -> Forwarded:
         started = time.perf_counter()
         with tracer.start_as_current_span("forward IngestEvent", kind=SpanKind.CLIENT):
-            forwarded = await forwarder.forward(payload)
+            forwarded = await forwarder.forward(payload, signature)
         metrics.forward_latency.observe(time.perf_counter() - started)
         return forwarded
 
@@ -150,7 +148,7 @@ def create_app_from_env() -> Starlette:
 def _looks_like_event(payload: bytes) -> bool:
     try:
         data = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return (
         isinstance(data, dict)

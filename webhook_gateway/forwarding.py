@@ -65,7 +65,7 @@ class EventForwarder:
             raise RuntimeError("forwarder is not open")
         return self._channel
 
-    async def forward(self, payload: bytes) -> Forwarded:
+    async def forward(self, payload: bytes, signature: str) -> Forwarded:
         stub = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(self.channel)
         # The request id and the trace travel on to the server.
         metadata = (
@@ -75,16 +75,19 @@ class EventForwarder:
         )
         try:
             response = await stub.IngestEvent(
-                webhook_ingest_pb2.IngestEventRequest(payload=payload),
+                webhook_ingest_pb2.IngestEventRequest(payload=payload, stripe_signature=signature),
                 timeout=self._timeout_s,
                 metadata=metadata,
             )
         except grpc.aio.AioRpcError as error:
             if error.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 return Forwarded(Verdict.REJECTED, detail=error.details() or "")
-            # Our own credentials are refused: a configuration error that
-            # Stripe's retries will outlast once it is fixed.
-            return Forwarded(Verdict.RETRY, detail=error.code().name)
+            # Anything else is retried by Stripe, including a refused token or
+            # a signature the server does not accept: both are configuration
+            # errors (the gateway's token, or STRIPE_WEBHOOK_SECRET differing
+            # between gateway and server) that Stripe's retries outlast once
+            # fixed.
+            return Forwarded(Verdict.RETRY, detail=f"{error.code().name}: {error.details() or ''}")
         outcome = webhook_ingest_pb2.IngestOutcome.Name(response.outcome)
         return Forwarded(
             Verdict.RECORDED,

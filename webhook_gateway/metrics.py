@@ -35,7 +35,7 @@ class GatewayMetrics:
             ),
             forward_latency=Histogram(
                 "paymentsvc_gateway_forward_duration_seconds",
-                "Time for the billing server to store (and apply) a forwarded event.",
+                "Time for the billing server to store a forwarded event durably.",
                 buckets=FORWARD_BUCKETS,
                 registry=r,
             ),

@@ -1,10 +1,11 @@
 """Hears every replica's account changes through PostgreSQL LISTEN/NOTIFY.
 
 One dedicated connection per server process LISTENs on the channel that
-committed changes NOTIFY. A connection lost means notifications may have
-been missed: the listener then reports a reset (everything cached is
-suspect) and reconnects, with backoff, reporting a reset again once it
-listens anew.
+committed changes NOTIFY, and on the one that rings when webhook events
+become due (stored, released or retried) on any replica. A connection lost
+means notifications may have been missed: the listener then reports a reset
+(everything cached is suspect, every event may be due) and reconnects, with
+backoff, reporting a reset again once it listens anew.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import psycopg2
 import psycopg2.extensions
 from sqlalchemy import Engine
 
+from billing_server.adapters.event_inbox import EVENTS_CHANNEL
 from billing_server.adapters.repositories import CHANGES_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,14 @@ class ChangeListener:
         on_change: Callable[[str, int], None],
         on_reset: Callable[[], None],
         *,
+        on_events_due: Callable[[], None] | None = None,
         keepalive_s: float = 2.0,
         max_backoff_s: float = 5.0,
     ) -> None:
         self._connect_args = engine.dialect.create_connect_args(engine.url)
         self._on_change = on_change
         self._on_reset = on_reset
+        self._on_events_due = on_events_due or (lambda: None)
         self._keepalive_s = keepalive_s
         self._max_backoff_s = max_backoff_s
         self._stop = threading.Event()
@@ -81,6 +85,7 @@ class ChangeListener:
             if not first:
                 # Whatever changed while nobody listened is unknown.
                 self._on_reset()
+                self._on_events_due()
             first = False
             self._listening.set()
             try:
@@ -99,6 +104,7 @@ class ChangeListener:
         connection.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
         with connection.cursor() as cursor:
             cursor.execute(f"LISTEN {CHANGES_CHANNEL}")
+            cursor.execute(f"LISTEN {EVENTS_CHANNEL}")
         return connection
 
     def _listen(self, connection: Any) -> None:
@@ -107,9 +113,15 @@ class ChangeListener:
             readable, _, _ = select.select([connection, self._wake_read], [], [], self._keepalive_s)
             if connection in readable:
                 connection.poll()
+                due = False
                 while connection.notifies:
                     notice = connection.notifies.pop(0)
-                    self._deliver(notice.payload)
+                    if notice.channel == EVENTS_CHANNEL:
+                        due = True  # one ring for any number of notices
+                    else:
+                        self._deliver(notice.payload)
+                if due:
+                    self._on_events_due()
             if time.monotonic() - last_check >= self._keepalive_s:
                 # A dead TCP connection can stay silent: ask, and fail loudly.
                 with connection.cursor() as cursor:

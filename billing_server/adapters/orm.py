@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,6 +90,10 @@ class SubscriptionRow(Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Payment history (domain/payments.py): when the subscription last owed
+    # nothing, and the failed payments since, as a JSON list of Unix times.
+    payments_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payment_failures: Mapped[str | None] = mapped_column(Text)
     stripe_created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The moment of Stripe's truth this row reflects (an event's `created`,
     # or when the object was fetched): older updates must not overwrite it.
@@ -124,23 +129,49 @@ class AuditLogRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+# Events the applier still has to take: never tried, failed, or waiting for
+# their account. Partial indexes keep the applier's queries on these few.
+PENDING_EVENT_STATUSES = ("received", "failed", "deferred")
+_PENDING = text("status IN ('received', 'failed', 'deferred')")
+
+
 class StripeEventRow(Base):
     """The webhook inbox: every Stripe event, stored before it is applied."""
 
     __tablename__ = "stripe_events"
+    __table_args__ = (
+        Index("ix_stripe_events_due", "next_attempt_at", postgresql_where=_PENDING,
+              sqlite_where=_PENDING),
+        Index("ix_stripe_events_pending_subject", "subject_id", postgresql_where=_PENDING,
+              sqlite_where=_PENDING),
+    )  # fmt: skip
 
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(128))
     # Stripe's `created`, with one-second resolution.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    # Personal data removed (adapters/stripe_events.py).
     payload: Mapped[str] = mapped_column(Text)
-    # received -> processed | failed | deferred; failed and deferred retry.
+    # received -> processed | rejected, through failed (retried with backoff)
+    # and deferred (waiting for its account) as often as it takes.
     status: Mapped[str] = mapped_column(String(16), index=True)
-    # applied, stale or ignored, once processed.
+    # Once processed: applied, superseded, stale or ignored.
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # Why it was rejected or deferred: a reason code such as
+    # CUSTOMER_LINKED_ELSEWHERE.
+    reason: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # Set while deferred: the customer the event waits for.
+    # The subscription whose events are applied together and in order; the
+    # event's own object until the applier has resolved it.
+    subject_id: Mapped[str | None] = mapped_column(String(255))
     customer_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    # The account a checkout names (client_reference_id).
+    account_hint: Mapped[str | None] = mapped_column(String(128))
+    # When the applier may take it next (pending events only).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # W3C trace context of the delivery, so that applying it joins its trace.
+    traceparent: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import abc
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing_server.adapters import subscription_locks
 from billing_server.adapters.orm import (
     AccountRow,
     AuditLogRow,
@@ -19,6 +20,7 @@ from billing_server.adapters.orm import (
     SubscriptionRow,
 )
 from billing_server.domain.audit import AuditEntry
+from billing_server.domain.payments import PaymentHistory
 from billing_server.domain.subscriptions import (
     AccountState,
     Subscription,
@@ -65,9 +67,15 @@ class RecordedSubscription:
     state_at: datetime
     # When it was written here.
     updated_at: datetime
+    payments: PaymentHistory
 
 
 class AbstractSubscriptionRepository(abc.ABC):
+    @abc.abstractmethod
+    def lock(self, subscription_id: str) -> None:
+        """Holds the subscription's lock until the transaction ends
+        (adapters/subscription_locks.py): every writer takes it first."""
+
     @abc.abstractmethod
     def get(self, subscription_id: str) -> Subscription | None: ...
 
@@ -76,7 +84,12 @@ class AbstractSubscriptionRepository(abc.ABC):
 
     @abc.abstractmethod
     def save(
-        self, subscription: Subscription, stripe_state_at: datetime, now: datetime
+        self,
+        subscription: Subscription,
+        *,
+        stripe_state_at: datetime,
+        payments: PaymentHistory,
+        now: datetime,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -211,6 +224,9 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def lock(self, subscription_id: str) -> None:
+        subscription_locks.lock(self.session, subscription_id)
+
     def get(self, subscription_id: str) -> Subscription | None:
         row = self.session.get(SubscriptionRow, subscription_id)
         return _subscription(row) if row else None
@@ -219,9 +235,22 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
         row = self.session.get(SubscriptionRow, subscription_id)
         if row is None:
             return None
-        return RecordedSubscription(_subscription(row), row.stripe_state_at, row.updated_at)
+        payments = PaymentHistory(
+            row.payments_settled_at,
+            tuple(datetime.fromtimestamp(t, UTC) for t in json.loads(row.payment_failures or "[]")),
+        )
+        return RecordedSubscription(
+            _subscription(row), row.stripe_state_at, row.updated_at, payments
+        )
 
-    def save(self, subscription: Subscription, stripe_state_at: datetime, now: datetime) -> None:
+    def save(
+        self,
+        subscription: Subscription,
+        *,
+        stripe_state_at: datetime,
+        payments: PaymentHistory,
+        now: datetime,
+    ) -> None:
         row = self.session.get(SubscriptionRow, subscription.id)
         if row is None:
             row = SubscriptionRow(stripe_subscription_id=subscription.id)
@@ -240,6 +269,12 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
         row.past_due_since = subscription.past_due_since
         row.stripe_created_at = subscription.created
         row.stripe_state_at = stripe_state_at
+        row.payments_settled_at = payments.settled_at
+        row.payment_failures = (
+            json.dumps([int(t.timestamp()) for t in payments.open_failures])
+            if payments.open_failures
+            else None
+        )
         row.updated_at = now
         self.session.flush()
 

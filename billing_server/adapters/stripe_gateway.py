@@ -6,7 +6,7 @@ import functools
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 import stripe
@@ -23,6 +23,7 @@ from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_port import (
     AbstractStripeGateway,
     CheckoutSession,
+    InvoiceSummary,
     NewCheckout,
     Proration,
 )
@@ -140,6 +141,12 @@ class StripeGateway(AbstractStripeGateway):
         )
         return stripe_objects.subscription_snapshot(subscription.to_dict())
 
+    def get_invoice(self, invoice_id: str) -> InvoiceSummary:
+        invoice = self._call(
+            "retrieve invoice", lambda: self._stripe.v1.invoices.retrieve(invoice_id)
+        )
+        return stripe_objects.invoice_summary(invoice.to_dict())
+
     def change_price(
         self,
         subscription_id: str,
@@ -185,10 +192,10 @@ class StripeGateway(AbstractStripeGateway):
     def list_events(self, since: datetime, types: Sequence[str]) -> Iterator[bytes]:
         return _events(self._stripe, self._call, since, types)
 
-    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
+    def list_subscriptions(self, pace: Callable[[], None]) -> Iterator[SubscriptionSnapshot]:
         params: SubscriptionListParams = {"status": "all", "limit": 100}
         while True:
-            started = time.monotonic()
+            pace()
             page = self._call(
                 "list subscriptions",
                 functools.partial(self._stripe.v1.subscriptions.list, params.copy()),
@@ -198,9 +205,6 @@ class StripeGateway(AbstractStripeGateway):
             if not page.has_more or not page.data:
                 return
             params["starting_after"] = page.data[-1].id
-            # Stripe allows 25 requests/s in test mode and 100 in live mode,
-            # shared with everything else the account does.
-            time.sleep(max(0.0, 1 / requests_per_second - (time.monotonic() - started)))
 
     def create_portal_session(self, customer_id: str, return_url: str) -> str:
         session = self._call(

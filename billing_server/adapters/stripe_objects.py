@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from billing_server.adapters.stripe_port import CheckoutSession
+from billing_server.adapters.stripe_port import CheckoutSession, InvoiceSummary
 from billing_server.domain.subscriptions import SubscriptionSnapshot, SubscriptionStatus
 
 
@@ -54,6 +54,20 @@ def checkout_session(obj: Mapping[str, Any]) -> CheckoutSession:
         subscription=subscription_snapshot(subscription)
         if isinstance(subscription, Mapping)
         else None,
+    )
+
+
+def invoice_summary(obj: Mapping[str, Any]) -> InvoiceSummary:
+    # Since API version 2025-03-31 an invoice names its subscription under
+    # parent.subscription_details.
+    parent = obj.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    subscription = details.get("subscription")
+    customer = obj.get("customer")
+    return InvoiceSummary(
+        id=str(obj["id"]),
+        subscription_id=_id(subscription) if subscription else None,
+        customer_id=_id(customer) if customer else None,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +28,14 @@ class CheckoutSession:
     metadata: dict[str, str]
     expires_at: datetime | None
     subscription: SubscriptionSnapshot | None
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    id: str
+    # None for an invoice that belongs to no subscription (a one-off).
+    subscription_id: str | None
+    customer_id: str | None
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class AbstractStripeGateway(abc.ABC):
     def get_subscription(self, subscription_id: str) -> SubscriptionSnapshot: ...
 
     @abc.abstractmethod
+    def get_invoice(self, invoice_id: str) -> InvoiceSummary:
+        """The invoice, read in the pinned API version: whose subscription it bills."""
+
+    @abc.abstractmethod
     def change_price(
         self,
         subscription_id: str,
@@ -95,6 +107,6 @@ class AbstractStripeGateway(abc.ABC):
         """Events created since `since` (Stripe keeps 30 days), as JSON payloads."""
 
     @abc.abstractmethod
-    def list_subscriptions(self, requests_per_second: float) -> Iterator[SubscriptionSnapshot]:
-        """Every subscription, whatever its status, paced to stay within
-        Stripe's rate limit."""
+    def list_subscriptions(self, pace: Callable[[], None]) -> Iterator[SubscriptionSnapshot]:
+        """Every subscription, whatever its status; `pace` is called before
+        each page, to stay within Stripe's rate limit."""

@@ -1,14 +1,12 @@
-"""Stripe events as the service receives them, and how their order is judged."""
+"""Stripe events as the service stores and applies them, and how their order is judged."""
 
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from billing_server.domain.errors import InvalidArgument
+from billing_server.domain.subscriptions import SubscriptionSnapshot
 
 HANDLED_TYPES = frozenset(
     {
@@ -22,43 +20,56 @@ HANDLED_TYPES = frozenset(
 )
 
 
+class EventKind(enum.Enum):
+    # The payload is the subscription itself, as Stripe held it at `created`.
+    SUBSCRIPTION = "subscription"
+    # These only say that the subscription changed: its state must be fetched.
+    CHECKOUT_COMPLETED = "checkout_completed"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    # Anything else: stored and acknowledged, never applied.
+    OTHER = "other"
+
+
+_KINDS = {
+    "checkout.session.completed": EventKind.CHECKOUT_COMPLETED,
+    "customer.subscription.created": EventKind.SUBSCRIPTION,
+    "customer.subscription.updated": EventKind.SUBSCRIPTION,
+    "customer.subscription.deleted": EventKind.SUBSCRIPTION,
+    "invoice.payment_succeeded": EventKind.PAYMENT_SUCCEEDED,
+    "invoice.payment_failed": EventKind.PAYMENT_FAILED,
+}
+
+
+def kind_of(event_type: str) -> EventKind:
+    return _KINDS.get(event_type, EventKind.OTHER)
+
+
 @dataclass(frozen=True)
-class StripeEvent:
+class InboundEvent:
+    """A Stripe event read once at the edge, with what applying it needs.
+
+    `subject_id` is the Stripe object whose events are applied together and
+    in order: the subscription, when the payload names it in the shape of
+    the pinned API version; otherwise the event's own object, which the
+    applier resolves through Stripe. `state` is set only for subscription
+    events of the pinned version; no other payload is read for state.
+    """
+
     id: str
     type: str
+    kind: EventKind
     created: datetime
-    object: dict[str, Any]
+    api_version: str | None
+    subject_id: str | None
+    customer_id: str | None
+    # The account a checkout was started for (its client_reference_id).
+    account_hint: str | None
+    state: SubscriptionSnapshot | None
+    # Nothing in it can ever apply (another type, a one-off payment...).
+    ignored: bool
+    # The payload as stored: personal data removed.
     payload: str
-
-
-def parse_event(payload: bytes | str) -> StripeEvent:
-    """Reads a Stripe event; anything that is not one is an InvalidArgument."""
-    try:
-        text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
-        data = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidArgument("payload is not JSON", field="payload") from None
-    if not isinstance(data, dict) or data.get("object") != "event":
-        raise InvalidArgument("payload is not a Stripe event", field="payload")
-    event_id, event_type, created = data.get("id"), data.get("type"), data.get("created")
-    body = data.get("data")
-    obj = body.get("object") if isinstance(body, dict) else None
-    if (
-        not isinstance(event_id, str)
-        or not event_id.startswith("evt_")
-        or len(event_id) > 255
-        or not isinstance(event_type, str)
-        or not 0 < len(event_type) <= 128
-        or not isinstance(created, int)
-        or isinstance(created, bool)
-        or not isinstance(obj, dict)
-    ):
-        raise InvalidArgument("payload is not a well-formed Stripe event", field="payload")
-    try:
-        moment = datetime.fromtimestamp(created, UTC)
-    except (OverflowError, OSError, ValueError):
-        raise InvalidArgument("event `created` is out of range", field="payload") from None
-    return StripeEvent(event_id, event_type, moment, obj, text)
 
 
 class Freshness(enum.Enum):

@@ -60,3 +60,31 @@ def parse_limits(text: str) -> tuple[Limit | None, dict[str, Limit]]:
         else:
             per_method[name.strip()] = limit
     return default, per_method
+
+
+class Pacer:
+    """Spaces requests `1/per_second` apart, across every thread that shares it.
+
+    Each caller takes the next free slot and sleeps until it comes, so a
+    burst of callers is served at the rate, in order, and none is refused.
+    """
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._interval = 1.0 / per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_slot = float("-inf")
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)

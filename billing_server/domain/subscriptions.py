@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+
+# Our clock is not Stripe's. A snapshot read live is placed this far before
+# the moment our request started, so that an event Stripe created just after
+# the read is never judged older than it (at worst it ties, and a tie makes
+# the applier ask Stripe again).
+CLOCK_MARGIN = timedelta(seconds=1)
 
 
 class SubscriptionStatus(enum.StrEnum):
@@ -39,6 +45,32 @@ class SubscriptionSnapshot:
     ended_at: datetime | None
     created: datetime
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """When a snapshot's state was Stripe's truth.
+
+    `at` is a lower bound of that time, on Stripe's clock: an event's
+    `created`, or for a snapshot fetched live, the moment our request started
+    less the clock margin. `started` (our clock) is kept for live snapshots,
+    to tell whether another write raced with the request.
+    """
+
+    at: datetime
+    started: datetime | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.started is not None
+
+    @classmethod
+    def from_event(cls, created: datetime) -> Observation:
+        return cls(created)
+
+    @classmethod
+    def fetched_since(cls, request_started: datetime) -> Observation:
+        return cls(request_started - CLOCK_MARGIN, started=request_started)
 
 
 @dataclass(frozen=True)

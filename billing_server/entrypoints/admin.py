@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -18,10 +19,11 @@ from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
+from billing_server.domain.rate_limits import Pacer
+from billing_server.entrypoints import admin_events
 from billing_server.entrypoints.healthcheck import server_is_serving
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
-from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
 from billing_server.service_layer.reconciliation import reconcile
 from billing_server.service_layer.retention import clean_up
 from paymentsvc_telemetry.logs import configure_logging
@@ -81,18 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="show what would change")
     sync.set_defaults(run=_catalog_sync)
 
-    events = commands.add_parser("events", help="the webhook inbox")
-    event_commands = events.add_subparsers(dest="events_command", required=True)
-    replay = event_commands.add_parser(
-        "replay", help="apply events from Stripe's Events API that were never delivered"
-    )
-    replay.add_argument(
-        "--since", type=duration, required=True, help="how far back, e.g. 72h (Stripe keeps 30d)"
-    )
-    replay.set_defaults(run=_events_replay)
-    retry = event_commands.add_parser("retry", help="apply stored events that failed or waited")
-    retry.add_argument("--limit", type=int, default=1000, help="at most this many events")
-    retry.set_defaults(run=_events_retry)
+    admin_events.add_commands(commands, duration)
 
     preflight = commands.add_parser(
         "preflight",
@@ -193,34 +184,6 @@ def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
     return OK
 
 
-def _events_replay(settings: Settings, args: argparse.Namespace) -> int:
-    app = bootstrap(settings)
-    try:
-        since = app.deps.clock() - args.since
-        print(f"listing Stripe events since {since.isoformat(timespec='seconds')} ...", flush=True)
-        report = replay_missed_events(app.deps, since)
-    finally:
-        app.close()
-    print(
-        f"listed {report.listed}, already stored {report.already_stored}, "
-        f"applied {report.applied}, failed {report.failed}"
-    )
-    return FAILED if report.failed else OK
-
-
-def _events_retry(settings: Settings, args: argparse.Namespace) -> int:
-    app = bootstrap(settings)
-    try:
-        report = retry_events(app.deps, args.limit)
-    finally:
-        app.close()
-    print(
-        f"retried {report.attempted}: applied {report.applied}, "
-        f"still waiting for their customer {report.deferred}, failed {report.failed}"
-    )
-    return FAILED if report.failed else OK
-
-
 def _preflight(settings: Settings, args: argparse.Namespace) -> int:
     results = run_preflight(settings, args.webhook_url)
     for result in results:
@@ -280,11 +243,15 @@ def _issue_token(settings: Settings, args: argparse.Namespace) -> int:
 
 def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
     app = bootstrap(settings)
+    deps = (
+        app.deps
+        if args.rps is None
+        else dataclasses.replace(app.deps, stripe_pacer=Pacer(args.rps))
+    )
     try:
         report = reconcile(
-            app.deps,
+            deps,
             fix=args.fix,
-            requests_per_second=args.rps or settings.stripe_requests_per_second,
             progress=lambda n: print(f"... {n} subscriptions checked", flush=True),
         )
     finally:

@@ -1,4 +1,4 @@
-"""billing.v1.WebhookIngestService: events forwarded by the webhook gateway."""
+"""billing.v1.WebhookIngestService: deliveries forwarded by the webhook gateway."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import grpc
 
 from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.webhooks import IngestOutcome, ingest_event
+from billing_server.service_layer.ingest import IngestOutcome, ingest_delivery
 
 _OUTCOME = {
-    IngestOutcome.APPLIED: webhook_ingest_pb2.INGEST_OUTCOME_APPLIED,
+    IngestOutcome.STORED: webhook_ingest_pb2.INGEST_OUTCOME_STORED,
     IngestOutcome.DUPLICATE: webhook_ingest_pb2.INGEST_OUTCOME_DUPLICATE,
-    IngestOutcome.STALE: webhook_ingest_pb2.INGEST_OUTCOME_STALE,
     IngestOutcome.IGNORED: webhook_ingest_pb2.INGEST_OUTCOME_IGNORED,
-    IngestOutcome.DEFERRED: webhook_ingest_pb2.INGEST_OUTCOME_DEFERRED,
 }
 
 
@@ -24,7 +22,7 @@ class WebhookIngestServicer(webhook_ingest_pb2_grpc.WebhookIngestServiceServicer
     def IngestEvent(
         self, request: webhook_ingest_pb2.IngestEventRequest, context: grpc.ServicerContext
     ) -> webhook_ingest_pb2.IngestEventResponse:
-        ingested = ingest_event(self.deps, request.payload)
+        ingested = ingest_delivery(self.deps, request.payload, request.stripe_signature or None)
         return webhook_ingest_pb2.IngestEventResponse(
             event_id=ingested.event_id, outcome=_OUTCOME[ingested.outcome]
         )

@@ -22,13 +22,10 @@ ADVISORY_LOCK_KEY = 7_461_200_001
 
 
 class Maintenance:
-    def __init__(
-        self, deps: Dependencies, engine: Engine, interval_s: float, requests_per_second: float
-    ) -> None:
+    def __init__(self, deps: Dependencies, engine: Engine, interval_s: float) -> None:
         self._deps = deps
         self._engine = engine
         self._interval_s = interval_s
-        self._rps = requests_per_second
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
@@ -63,13 +60,14 @@ class Maintenance:
     def _work(self) -> None:
         # Replay twice the interval back, so that a missed run leaves no gap.
         since = self._deps.clock() - timedelta(seconds=max(self._interval_s * 2, 3600))
+        # Stored only: the applier applies them like any delivery.
         replayed = replay_missed_events(self._deps, since)
-        report = reconcile(self._deps, fix=True, requests_per_second=self._rps)
+        report = reconcile(self._deps, fix=True)
         self._deps.telemetry.reconciled(report.count("missing"), report.count("different"))
         log.info(
-            "maintenance: replayed %d event(s); reconciled %d subscription(s), drift %d, "
+            "maintenance: stored %d missed event(s); reconciled %d subscription(s), drift %d, "
             "fixed %d, failed %d",
-            replayed.applied,
+            len(replayed.stored),
             report.checked,
             len(report.drift),
             report.fixed,

@@ -22,7 +22,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.circuit_breaker import BreakerState
+from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.orm import SubscriptionRow
+from billing_server.domain.errors import BillingError
 
 # Sub-millisecond buckets: CheckPlan must be resolvable well below 1 ms.
 LATENCY_BUCKETS = (
@@ -30,6 +32,11 @@ LATENCY_BUCKETS = (
     5.0, 10.0,
 )  # fmt: skip
 STRIPE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Stored -> applied: milliseconds normally, hours for events that waited.
+LAG_BUCKETS = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+    3600.0, 21600.0, 86400.0,
+)  # fmt: skip
 BREAKER_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
@@ -42,7 +49,10 @@ class ServerMetrics:
     stripe_requests: Counter
     stripe_latency: Histogram
     stripe_circuit: Gauge
+    webhook_deliveries: Counter
     webhook_events: Counter
+    webhook_rejections: Counter
+    webhook_apply_lag: Histogram
     idempotent_replays: Counter
     payment_failures: Counter
     cancellations: Counter
@@ -93,11 +103,29 @@ class ServerMetrics:
                 "Stripe circuit breaker: 0 closed, 1 half-open, 2 open.",
                 registry=r,
             ),
+            webhook_deliveries=Counter(
+                "paymentsvc_webhook_deliveries",
+                "Webhook deliveries taken in, by outcome (stored, duplicate, ignored).",
+                ["outcome"],
+                registry=r,
+            ),
             webhook_events=Counter(
                 "paymentsvc_webhook_events",
-                "Stripe events by type and outcome (applied, duplicate, stale, ignored, "
-                "deferred, failed).",
+                "Stored Stripe events handled by the applier, by type and outcome (applied, "
+                "superseded, stale, ignored, deferred, rejected, failed).",
                 ["event_type", "outcome"],
+                registry=r,
+            ),
+            webhook_rejections=Counter(
+                "paymentsvc_webhook_events_rejected",
+                "Events refused for good (Stripe is not asked to resend them), by reason.",
+                ["reason"],
+                registry=r,
+            ),
+            webhook_apply_lag=Histogram(
+                "paymentsvc_webhook_apply_lag_seconds",
+                "Time from storing an event to finishing it (applied or rejected).",
+                buckets=LAG_BUCKETS,
                 registry=r,
             ),
             idempotent_replays=Counter(
@@ -153,6 +181,10 @@ class ServerMetrics:
         """Adds the pool gauges and the subscription counts computed at scrape time."""
         self.registry.register(_PoolCollector(engine))
         self.registry.register(_SubscriptionCollector(engine, cache_s))
+
+    def watch_backlog(self, read: Callable[[], Backlog], cache_s: float = 5.0) -> None:
+        """Adds the webhook inbox's backlog gauges, read at scrape time."""
+        self.registry.register(_BacklogCollector(read, cache_s))
 
     def serve(self, address: str) -> int:
         """Serves /metrics on `address` (host:port, port 0 picks one); returns the port."""
@@ -216,3 +248,55 @@ class _SubscriptionCollector(Collector):
                 except SQLAlchemyError:
                     pass  # the last counts stand; the health status tells the outage
             return list(self._rows)
+
+
+class _BacklogCollector(Collector):
+    """Pending webhook events, the age of the oldest, and long-deferred ones."""
+
+    def __init__(
+        self,
+        read: Callable[[], Backlog],
+        cache_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._read = read
+        self._cache_s = cache_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._backlog: Backlog | None = None
+        self._taken_at = float("-inf")
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        backlog = self._current()
+        pending = GaugeMetricFamily(
+            "paymentsvc_webhook_events_pending",
+            "Stored events not applied yet, by status (received, failed, deferred).",
+            labels=["status"],
+        )
+        oldest = GaugeMetricFamily(
+            "paymentsvc_webhook_oldest_pending_age_seconds",
+            "Age of the oldest stored event not applied yet (0 when none is).",
+        )
+        overdue = GaugeMetricFamily(
+            "paymentsvc_webhook_events_deferred_overdue",
+            "Events deferred for longer than a day: no account found for their customer.",
+        )
+        if backlog is not None:
+            for status, count in sorted(backlog.pending.items()):
+                pending.add_metric([status], count)
+            first = backlog.oldest_received_at
+            oldest.add_metric([], max(0.0, self._clock() - first.timestamp()) if first else 0.0)
+            overdue.add_metric([], backlog.overdue)
+        yield pending
+        yield oldest
+        yield overdue
+
+    def _current(self) -> Backlog | None:
+        with self._lock:
+            if self._clock() - self._taken_at >= self._cache_s:
+                try:
+                    self._backlog = self._read()
+                    self._taken_at = self._clock()
+                except (BillingError, SQLAlchemyError):
+                    pass  # the last figures stand; the health status tells the outage
+            return self._backlog

@@ -19,6 +19,7 @@ from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
 from billing_server.entrypoints.auth import Authenticator
+from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
 from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
@@ -27,6 +28,7 @@ from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
+from billing_server.service_layer.event_recovery import event_backlog
 from paymentsvc_telemetry.logs import configure_logging, stop_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
 
@@ -50,6 +52,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
+    metrics.watch_backlog(lambda: event_backlog(app.deps))
     app.change_listener.start()
     running = create_server(
         app.deps,
@@ -60,12 +63,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         watchers=Watchers(app.changes, settings.max_watchers),
     )
     _report_stripe_health(app, running, metrics)
-    maintenance = Maintenance(
-        app.deps,
-        app.database.engine,
-        settings.maintenance_interval_s,
-        settings.stripe_requests_per_second,
-    )
+    applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
+    applier.start()
+    maintenance = Maintenance(app.deps, app.database.engine, settings.maintenance_interval_s)
     if settings.maintenance_interval_s > 0:
         maintenance.start()
     probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
@@ -102,6 +102,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     running.set_serving(False)
     app.changes.close()  # ends the watch streams, which would hold the drain
     running.server.stop(settings.shutdown_grace_s).wait()
+    # Events stored but not applied yet stay in the inbox for the next start
+    # (or another replica): the applier only finishes what it holds.
+    applier.stop(settings.shutdown_grace_s)
     app.close()
     shutdown_tracing()
     log.info("billing-server stopped")

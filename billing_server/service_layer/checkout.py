@@ -9,8 +9,8 @@ from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.idempotency import stripe_key
+from billing_server.service_layer.linking import link_customer
 from billing_server.service_layer.syncing import record_fetched
-from billing_server.service_layer.webhooks import apply_deferred
 
 
 def create_checkout(
@@ -80,7 +80,7 @@ def _create_customer(deps: Dependencies, account_id: str, email: str | None) -> 
         account_id, email, idempotency_key=f"paymentsvc:customer:{account_id}"
     )
     with deps.uow(write=True) as uow:
-        linked = uow.accounts.attach_customer(account_id, created)
+        linked = link_customer(uow, account_id, created, deps.clock())
         uow.commit()
     return linked
 
@@ -116,15 +116,13 @@ def confirm_checkout(
         outcome="ok",
         detail={"session_id": session_id, "subscription_id": session.subscription.id},
     )
+    # Linking the customer releases the events that waited for it.
     _, state = record_fetched(
         deps,
         owner,
         session.subscription,
         request_started,
-        link_customer=session.customer_id,
-        also=lambda uow, _recorded: uow.audit.record(entry),
+        link_customer_id=session.customer_id,
+        audit=entry,
     )
-    if session.customer_id:
-        # Events that arrived before the customer was linked can apply now.
-        apply_deferred(deps, session.customer_id)
     return state

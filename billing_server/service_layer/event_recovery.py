@@ -1,14 +1,19 @@
-"""Recovering events: replaying those never delivered, retrying those that failed."""
+"""Recovering events: storing those never delivered, retrying those that did not apply."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_server.domain.events import HANDLED_TYPES, parse_event
+from billing_server.adapters import stripe_events
+from billing_server.adapters.event_inbox import STATUSES, Backlog, EventStatus, StoredEvent
+from billing_server.domain.errors import InvalidArgument
+from billing_server.domain.events import HANDLED_TYPES
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.webhooks import IngestOutcome, apply_event, ingest_event
+from billing_server.service_layer.ingest import store_events
+from billing_server.service_layer.webhooks import apply_all_due
 
 log = logging.getLogger(__name__)
 
@@ -17,50 +22,89 @@ log = logging.getLogger(__name__)
 class ReplayReport:
     listed: int
     already_stored: int
-    applied: int
-    failed: int
+    stored: list[str]
+    # Stripe listed it, and it is no event this service can read.
+    unreadable: int
 
 
 @dataclass(frozen=True)
-class RetryReport:
-    attempted: int
-    applied: int
-    deferred: int
-    failed: int
+class ApplyReport:
+    """Where the events handled by a command stand afterwards, by status."""
+
+    batches: int
+    statuses: dict[str, int]
+
+    def count(self, status: str) -> int:
+        return self.statuses.get(status, 0)
 
 
 def replay_missed_events(deps: Dependencies, since: datetime) -> ReplayReport:
-    """Lists Stripe's events since `since` and ingests the ones never stored,
-    oldest first, through the same path as webhooks. Safe to run any time."""
-    events = [parse_event(p) for p in deps.stripe.list_events(since, sorted(HANDLED_TYPES))]
-    with deps.uow() as uow:
-        known = uow.events.known(e.id for e in events)
-    missing = sorted((e for e in events if e.id not in known), key=lambda e: e.created)
-    applied = failed = 0
-    for event in missing:
+    """Stores Stripe's events since `since` that were never stored. They come
+    from Stripe's own API, so they need no signature; the applier applies
+    them like any other. Safe to run any time."""
+    listed = already = unreadable = 0
+    fresh = []
+    for payload in deps.stripe.list_events(since, sorted(HANDLED_TYPES)):
+        listed += 1
         try:
-            ingest_event(deps, event.payload.encode())
-            applied += 1
-        except Exception:
-            log.exception("replaying event %s failed", event.id)
-            failed += 1
-    return ReplayReport(len(events), len(known), applied, failed)
+            fresh.append((stripe_events.read_event(payload), None))
+        except InvalidArgument:
+            log.warning("Stripe listed an event this service cannot read; skipped")
+            unreadable += 1
+    with deps.uow() as uow:
+        known = uow.events.known(event.id for event, _ in fresh)
+    missing = [(event, trace) for event, trace in fresh if event.id not in known]
+    already = len(fresh) - len(missing)
+    # Oldest first, as Stripe created them.
+    missing.sort(key=lambda pair: pair[0].created)
+    stored = store_events(deps.uow, missing, deps.clock()) if missing else []
+    return ReplayReport(
+        listed,
+        already,
+        [event.id for (event, _), new in zip(missing, stored, strict=True) if new],
+        unreadable,
+    )
 
 
-def retry_events(deps: Dependencies, limit: int = 1000) -> RetryReport:
-    """Applies stored events that failed, were deferred or were never applied."""
+def retry_events(
+    deps: Dependencies,
+    statuses: Collection[EventStatus] = ("failed", "deferred"),
+    event_ids: Collection[str] = (),
+    limit: int = 1000,
+) -> list[str]:
+    """Makes events due now, whatever their backoff or status: the ones named,
+    or else the oldest `limit` of these statuses. Returns their ids."""
+    with deps.uow(write=True) as uow:
+        ids = list(event_ids) or [e.id for e in uow.events.listing(statuses, limit)]
+        if ids:
+            uow.events.make_due(STATUSES, deps.clock(), ids)
+        uow.commit()
+    return ids
+
+
+def apply_in_process(deps: Dependencies, event_ids: Collection[str], limit: int) -> ApplyReport:
+    """Applies what is due here and now (a command's own applier), and reports
+    where `event_ids` stand afterwards."""
+    batches = apply_all_due(deps, limit)
+    statuses: dict[str, int] = {}
     with deps.uow() as uow:
-        pending = uow.events.retryable(limit)
-    applied = deferred = failed = 0
-    for event_id in pending:
-        try:
-            outcome = apply_event(deps, event_id)
-        except Exception:
-            log.exception("retrying event %s failed", event_id)
-            failed += 1
-            continue
-        if outcome is IngestOutcome.DEFERRED:
-            deferred += 1
-        else:
-            applied += 1
-    return RetryReport(len(pending), applied, deferred, failed)
+        for event_id in event_ids:
+            stored = uow.events.get(event_id)
+            if stored is not None:
+                statuses[stored.status] = statuses.get(stored.status, 0) + 1
+    return ApplyReport(batches, statuses)
+
+
+def list_events(deps: Dependencies, statuses: Collection[str], limit: int) -> list[StoredEvent]:
+    with deps.uow() as uow:
+        return uow.events.listing(statuses, limit)
+
+
+def show_event(deps: Dependencies, event_id: str) -> StoredEvent | None:
+    with deps.uow() as uow:
+        return uow.events.get(event_id)
+
+
+def event_backlog(deps: Dependencies) -> Backlog:
+    with deps.uow() as uow:
+        return uow.events.backlog(deps.clock())

@@ -116,11 +116,5 @@ def _apply(
     CheckPlan sees it before any webhook arrives."""
     request_started = deps.clock()
     snapshot = request()
-    _, updated = record_fetched(
-        deps,
-        state.account_id,
-        snapshot,
-        request_started,
-        also=lambda uow, _recorded: uow.audit.record(audit),
-    )
+    _, updated = record_fetched(deps, state.account_id, snapshot, request_started, audit=audit)
     return updated

@@ -15,12 +15,8 @@ from billing_server.domain.subscriptions import Subscription, SubscriptionSnapsh
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.recording import Recorded
 from billing_server.service_layer.syncing import record_fetched
-from billing_server.service_layer.webhooks import account_for
 
 log = logging.getLogger(__name__)
-
-# Stripe's rate limit in test mode (live allows 100); the default pace.
-TEST_MODE_REQUESTS_PER_SECOND = 25.0
 
 
 @dataclass
@@ -47,12 +43,12 @@ def reconcile(
     deps: Dependencies,
     *,
     fix: bool,
-    requests_per_second: float = TEST_MODE_REQUESTS_PER_SECOND,
     progress: Callable[[int], None] | None = None,
 ) -> ReconcileReport:
+    """Pages through Stripe's subscriptions at the shared pace (the applier's too)."""
     report = ReconcileReport()
     started = deps.clock()
-    for snapshot in deps.stripe.list_subscriptions(requests_per_second):
+    for snapshot in deps.stripe.list_subscriptions(deps.stripe_pacer.wait):
         report.checked += 1
         if progress is not None and report.checked % 100 == 0:
             progress(report.checked)
@@ -61,9 +57,7 @@ def reconcile(
         drift = _compare(snapshot, ours, deps)
         if drift is None:
             continue
-        account_id = (
-            ours.account_id if ours else account_for(deps, snapshot.customer_id, snapshot.metadata)
-        )
+        account_id = ours.account_id if ours else _account_for(deps, snapshot)
         if account_id is None:
             report.foreign += 1
             continue
@@ -99,3 +93,17 @@ def _compare(
     if not differences:
         return None
     return Drift(stripe.id, "different", "; ".join(differences))
+
+
+def _account_for(deps: Dependencies, snapshot: SubscriptionSnapshot) -> str | None:
+    """A subscription we never recorded: its metadata, the customer linked
+    here, or the customer's metadata in Stripe, in that order."""
+    named = snapshot.metadata.get("account_id")
+    if named:
+        return named
+    with deps.uow() as uow:
+        linked = uow.accounts.account_for_customer(snapshot.customer_id)
+    if linked is not None:
+        return linked
+    deps.stripe_pacer.wait()
+    return deps.stripe.account_of_customer(snapshot.customer_id)

@@ -31,7 +31,7 @@ def clean_up(
     event_cutoff = now - processed_events_older_than
     record_cutoff = now - idempotency_records_older_than
     events = _in_batches(
-        deps, lambda uow: uow.events.delete_processed_before(event_cutoff, batch_size), batch_size
+        deps, lambda uow: uow.events.delete_finished_before(event_cutoff, batch_size), batch_size
     )
     records = _in_batches(
         deps,

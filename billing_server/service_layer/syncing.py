@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
+from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import Aborted
-from billing_server.domain.subscriptions import AccountState, SubscriptionSnapshot
+from billing_server.domain.subscriptions import AccountState, Observation, SubscriptionSnapshot
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.recording import Observation, Recorded, record_subscription
-from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
+from billing_server.service_layer.linking import link_customer
+from billing_server.service_layer.recording import Recorded, record_observation
 
 # A live snapshot loses a race only to a write made while it was in flight;
 # fetching again settles it, so a few rounds are plenty.
 MAX_ROUNDS = 3
-
-AlsoInTransaction = Callable[[AbstractUnitOfWork, Recorded], None]
-# Runs first in the transaction; returning False records nothing.
-Guard = Callable[[AbstractUnitOfWork], bool]
 
 
 def record_fetched(
@@ -26,36 +22,35 @@ def record_fetched(
     snapshot: SubscriptionSnapshot,
     request_started: datetime,
     *,
-    link_customer: str | None = None,
-    payment_failed_at: datetime | None = None,
-    guard: Guard | None = None,
-    also: AlsoInTransaction | None = None,
-) -> tuple[Recorded | None, AccountState]:
+    link_customer_id: str | None = None,
+    audit: AuditEntry | None = None,
+) -> tuple[Recorded, AccountState]:
     """Records a snapshot that a request started at `request_started` fetched,
-    together with `also` (an audit entry, marking an event processed) in one
-    transaction. Returns what was recorded (None when the guard refused) and
-    the account's state after."""
+    together with its audit entry, in one transaction. Returns what was
+    recorded and the account's state after."""
     for _ in range(MAX_ROUNDS):
         now = deps.clock()
         with deps.uow(write=True) as uow:
-            if guard is not None and not guard(uow):
-                return None, uow.accounts.state(account_id)
-            if link_customer is not None:
-                uow.accounts.ensure(account_id, now)
-                uow.accounts.attach_customer(account_id, link_customer)
-            outcome, subscription = record_subscription(
+            # The subscription's lock comes first, as for every writer of it.
+            uow.subscriptions.lock(snapshot.id)
+            if link_customer_id is not None:
+                link_customer(uow, account_id, link_customer_id, now)
+            outcome, subscription = record_observation(
                 uow,
                 deps.catalog,
-                snapshot,
-                account_id,
-                Observation.fetched_since(request_started),
-                now,
-                payment_failed_at=payment_failed_at,
+                snapshot.id,
+                account_id=account_id,
+                snapshot=snapshot,
+                observation=Observation.fetched_since(request_started),
+                now=now,
                 telemetry=deps.telemetry,
             )
             if outcome is not Recorded.CONFLICT:
-                if also is not None:
-                    also(uow, outcome)
+                # Events of this subscription that waited for its account
+                # can find it now.
+                uow.events.release_deferred(now, subject_id=snapshot.id)
+                if audit is not None:
+                    uow.audit.record(audit)
                 state = uow.accounts.state(account_id)
                 uow.commit()
                 return outcome, AccountState(

@@ -76,10 +76,14 @@ ChangeListener = Callable[[dict[str, int]], None]
 
 class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def __init__(
-        self, session_factory: Callable[[], Session], on_changes: ChangeListener | None = None
+        self,
+        session_factory: Callable[[], Session],
+        on_changes: ChangeListener | None = None,
+        on_events_due: Callable[[], None] | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._on_changes = on_changes
+        self._on_events_due = on_events_due
 
     def __enter__(self) -> Self:
         self.session = self._session_factory()
@@ -87,7 +91,7 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
         self.subscriptions = SqlAlchemySubscriptionRepository(self.session)
         self.idempotency = SqlAlchemyIdempotencyStore(self.session)
         self.audit = SqlAlchemyAuditLog(self.session)
-        self.events = SqlAlchemyEventInbox(self.session)
+        self.events: SqlAlchemyEventInbox = SqlAlchemyEventInbox(self.session)
         return super().__enter__()
 
     def __exit__(
@@ -108,11 +112,16 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
     def _commit(self) -> None:
         self.session.commit()
         changed, self.accounts.changed = self.accounts.changed, {}
+        due, self.events.made_due = self.events.made_due, False
         if changed and self._on_changes is not None:
             self._on_changes(changed)
+        if due and self._on_events_due is not None:
+            # This replica's applier at once; the others hear PostgreSQL's NOTIFY.
+            self._on_events_due()
 
     def _rollback(self) -> None:
         self.accounts.changed = {}
+        self.events.made_due = False
         self.session.rollback()
 
 

@@ -38,7 +38,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.resilience_support import SERVING, authorized_channel, billing_stub, health_status
 from tests.e2e.services import free_port
-from tests.e2e.signing import signature_header
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 

@@ -34,7 +34,7 @@ from tests.e2e.conftest import (
     token,
 )
 from tests.e2e.services import BearerToken, free_port
-from tests.e2e.signing import signature_header
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 

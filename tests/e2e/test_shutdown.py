@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.resilience_support import billing_stub, error_reason
 from tests.e2e.services import Process, free_port, wait_until
-from tests.e2e.signing import signature_header
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from billing_server.adapters.orm import StripeEventRow
 from tests import stripe_payloads as stripe
 from tests.e2e.conftest import BillingServer, Gateway, gateway_env, start_gateway
 from tests.e2e.services import free_port
-from tests.e2e.signing import signature_header
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 

@@ -17,11 +17,11 @@ from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenanc
 from billing_server.service_layer import checking
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.reconciliation import reconcile
-from billing_server.service_layer.webhooks import ingest_event
 from billing_server.telemetry import NullTelemetry
 from tests import stripe_payloads as stripe
 from tests.conftest import TEST_DATABASE_ENV
 from tests.fakes import FakeStripeGateway
+from tests.integration.deliveries import deliver_and_apply
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_missing_and_different_subscriptions_are_found_and_fixed(
     other = f"{account_id}_b"
     known = stripe_only(fake_stripe, other)
     obj = stripe.subscription(known, f"cus_{known[4:]}", period_start=T0, account_id=other)
-    ingest_event(deps, stripe.event("customer.subscription.created", obj, T0))
+    deliver_and_apply(deps, stripe.event("customer.subscription.created", obj, T0))
     # Stripe moved on without telling us (a lost webhook).
     fake_stripe.subscriptions[known] = dataclasses.replace(
         fake_stripe.subscriptions[known], status=SubscriptionStatus.PAST_DUE
@@ -99,7 +99,7 @@ def test_one_replica_at_a_time_runs_the_schedule(
     stripe_only(fake_stripe, account_id)
     telemetry = Recorded()
     maintenance = Maintenance(
-        dataclasses.replace(deps, telemetry=telemetry), app.database.engine, 3600, 100
+        dataclasses.replace(deps, telemetry=telemetry), app.database.engine, 3600
     )
     with app.database.engine.connect() as other_replica:
         assert other_replica.scalar(

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from billing_client import BillingClient
 from billing_server.bootstrap import bootstrap
 from billing_server.config import Settings
+from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import create_server
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.serve import pipeline
@@ -26,8 +27,8 @@ from billing_server.entrypoints.telemetry import ServiceTelemetry
 from paymentsvc_telemetry.tracing import configure_tracing
 from tests import stripe_payloads
 from tests.e2e.services import free_port, wait_until
-from tests.e2e.signing import signature_header
 from tests.fakes import FakeStripeGateway
+from tests.signing import signature_header
 from webhook_gateway.app import create_app
 from webhook_gateway.config import GatewaySettings
 
@@ -53,10 +54,14 @@ class Traced:
 def traced(database_url: str) -> Iterator[Traced]:
     exporter = InMemorySpanExporter()
     configure_tracing("tests", exporter=exporter)
-    settings = Settings.from_env({"SQLALCHEMY_DATABASE_URI": database_url})
+    settings = Settings.from_env(
+        {"SQLALCHEMY_DATABASE_URI": database_url, "STRIPE_WEBHOOK_SECRET": SECRET}
+    )
     metrics = ServerMetrics.create()
     app = bootstrap(settings, stripe=FakeStripeGateway(), telemetry=ServiceTelemetry(metrics, True))
     running = create_server(app.deps, "127.0.0.1:0", 4, pipeline(settings, metrics, tracing=True))
+    applier = EventApplier(app.deps, app.events_due, threads=1)
+    applier.start()
     target = f"127.0.0.1:{running.port}"
 
     port = free_port()
@@ -76,6 +81,7 @@ def traced(database_url: str) -> Iterator[Traced]:
     server.should_exit = True
     thread.join(10)
     running.server.stop(None)
+    applier.stop()
     app.close()
 
 
@@ -103,11 +109,17 @@ def test_one_webhook_is_one_trace(traced: Traced) -> None:
         headers={"Stripe-Signature": signature_header(payload, SECRET)},
         timeout=10,
     )
-    assert response.json()["outcome"] == "applied"
-
+    # Stored at once; applied just after, by the applier, in the same trace.
+    assert response.json()["outcome"] == "stored"
     root = next(s for s in traced.spans() if s.name == "POST /stripe/webhook")
     assert root.context is not None
-    spans = by_name(traced.spans(), root.context.trace_id)
+    trace_id = root.context.trace_id
+    wait_until(
+        lambda: "apply customer.subscription.created" in by_name(traced.spans(), trace_id),
+        10,
+        "the event's application to join its trace",
+    )
+    spans = by_name(traced.spans(), trace_id)
     forward = spans["forward IngestEvent"]
     ingest = spans["billing.v1.WebhookIngestService/IngestEvent"]
     applied = spans["apply customer.subscription.created"]

@@ -17,8 +17,8 @@ from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow
 from tests import stripe_payloads
 from tests.e2e.services import run_script, wait_until
-from tests.e2e.signing import signature_header
 from tests.e2e.webhooks.conftest import WebhookStack
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 

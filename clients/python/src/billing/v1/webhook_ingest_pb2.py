@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62illing/v1/webhook_ingest.proto\x12\nbilling.v1\"%\n\x12IngestEventRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\"S\n\x13IngestEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.billing.v1.IngestOutcome*\xbc\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16INGEST_OUTCOME_APPLIED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_DUPLICATE\x10\x02\x12\x18\n\x14INGEST_OUTCOME_STALE\x10\x03\x12\x1a\n\x16INGEST_OUTCOME_IGNORED\x10\x04\x12\x1b\n\x17INGEST_OUTCOME_DEFERRED\x10\x05\x32\x66\n\x14WebhookIngestService\x12N\n\x0bIngestEvent\x12\x1e.billing.v1.IngestEventRequest\x1a\x1f.billing.v1.IngestEventResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x62illing/v1/webhook_ingest.proto\x12\nbilling.v1\"?\n\x12IngestEventRequest\x12\x0f\n\x07payload\x18\x01 \x01(\x0c\x12\x18\n\x10stripe_signature\x18\x02 \x01(\t\"S\n\x13IngestEventResponse\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12*\n\x07outcome\x18\x02 \x01(\x0e\x32\x19.billing.v1.IngestOutcome*\xd7\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1a\n\x16INGEST_OUTCOME_APPLIED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_DUPLICATE\x10\x02\x12\x18\n\x14INGEST_OUTCOME_STALE\x10\x03\x12\x1a\n\x16INGEST_OUTCOME_IGNORED\x10\x04\x12\x1b\n\x17INGEST_OUTCOME_DEFERRED\x10\x05\x12\x19\n\x15INGEST_OUTCOME_STORED\x10\x06\x32\x66\n\x14WebhookIngestService\x12N\n\x0bIngestEvent\x12\x1e.billing.v1.IngestEventRequest\x1a\x1f.billing.v1.IngestEventResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.v1.webhook_ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTOUTCOME']._serialized_start=172
-  _globals['_INGESTOUTCOME']._serialized_end=360
+  _globals['_INGESTOUTCOME']._serialized_start=198
+  _globals['_INGESTOUTCOME']._serialized_end=413
   _globals['_INGESTEVENTREQUEST']._serialized_start=47
-  _globals['_INGESTEVENTREQUEST']._serialized_end=84
-  _globals['_INGESTEVENTRESPONSE']._serialized_start=86
-  _globals['_INGESTEVENTRESPONSE']._serialized_end=169
-  _globals['_WEBHOOKINGESTSERVICE']._serialized_start=362
-  _globals['_WEBHOOKINGESTSERVICE']._serialized_end=464
+  _globals['_INGESTEVENTREQUEST']._serialized_end=110
+  _globals['_INGESTEVENTRESPONSE']._serialized_start=112
+  _globals['_INGESTEVENTRESPONSE']._serialized_end=195
+  _globals['_WEBHOOKINGESTSERVICE']._serialized_start=415
+  _globals['_WEBHOOKINGESTSERVICE']._serialized_end=517
 # @@protoc_insertion_point(module_scope)

@@ -47,8 +47,11 @@ class WebhookIngestServiceServicer:
     """
 
     def IngestEvent(self, request, context):
-        """IngestEvent records a verified Stripe event and applies it. It returns
-        once the event is durably stored; an error means "retry the delivery".
+        """IngestEvent stores a signed Stripe event. It returns once the event is
+        durably stored (or known already); applying it happens afterwards. An
+        error means "retry the delivery": INVALID_ARGUMENT for a payload that is
+        no well-formed event, UNAUTHENTICATED for a signature that does not
+        check out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
