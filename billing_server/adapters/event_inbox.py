@@ -104,6 +104,10 @@ class AbstractEventInbox(abc.ABC):
         """Records an attempt's result; every call counts one attempt."""
 
     @abc.abstractmethod
+    def postpone(self, event_ids: Collection[str], until: datetime) -> None:
+        """Leaves pending events for later without counting an attempt."""
+
+    @abc.abstractmethod
     def resolve(
         self,
         event_id: str,
@@ -234,6 +238,14 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             .where(StripeEventRow.event_id.in_(list(event_ids)))
             .values(**values)
         )
+
+    def postpone(self, event_ids: Collection[str], until: datetime) -> None:
+        if event_ids:
+            self.session.execute(
+                update(StripeEventRow)
+                .where(StripeEventRow.event_id.in_(list(event_ids)))
+                .values(next_attempt_at=until)
+            )
 
     def resolve(
         self,

@@ -44,6 +44,12 @@ class GroupCommit(Generic[T, R]):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for their batch to be written."""
+        return self._waiting
 
     def submit(self, item: T, timeout_s: float | None = None) -> R:
         """Runs `item` in the next batch and returns its result (or raises its
@@ -54,10 +60,14 @@ class GroupCommit(Generic[T, R]):
                 raise Unavailable("the server is shutting down; retry", reason="SHUTTING_DOWN")
             self._start()
             self._queue.put((item, done))
+            self._waiting += 1
         try:
             return done.result(timeout=timeout_s)
         except FutureTimeout:
             raise Unavailable("the write was not confirmed in time; retry") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Runs what is queued, then stops the writer."""

@@ -17,6 +17,8 @@ class WebhookEndpoint:
     url: str
     enabled_events: frozenset[str]
     enabled: bool
+    # The version Stripe renders its events in; None: the account's default.
+    api_version: str | None = None
     # Stripe returns the signing secret only when the endpoint is created.
     secret: str | None = None
 
@@ -36,7 +38,7 @@ class StripeWebhookEndpoints:
         )
         return [_endpoint(e.to_dict()) for e in page.data]
 
-    def create(self, url: str, events: Sequence[str]) -> WebhookEndpoint:
+    def create(self, url: str, events: Sequence[str], api_version: str) -> WebhookEndpoint:
         created = self._call(
             "create webhook endpoint",
             lambda: self._stripe.v1.webhook_endpoints.create(
@@ -45,6 +47,9 @@ class StripeWebhookEndpoints:
                     # The params type lists Stripe's event names as literals.
                     "enabled_events": cast(Any, list(events)),
                     "description": "paymentsvc webhook gateway",
+                    # Without it Stripe renders events in the account's default
+                    # version, whatever shape that has.
+                    "api_version": cast(Any, api_version),
                 }
             ),
         )
@@ -65,10 +70,12 @@ def _endpoint(data: dict[str, object]) -> WebhookEndpoint:
     events = data.get("enabled_events") or []
     assert isinstance(events, list)
     secret = data.get("secret")
+    version = data.get("api_version")
     return WebhookEndpoint(
         id=str(data["id"]),
         url=str(data["url"]),
         enabled_events=frozenset(str(e) for e in events),
         enabled=data.get("status") != "disabled",
+        api_version=version if isinstance(version, str) else None,
         secret=secret if isinstance(secret, str) else None,
     )

@@ -52,9 +52,9 @@ class Fetched:
     started: datetime
     covers: frozenset[str]
 
-    @property
-    def observation(self) -> Observation:
-        return Observation.fetched_since(self.started)
+    def observation_after(self, covered: Sequence[PendingEvent]) -> Observation:
+        newest = max((e.created for e in covered), default=None)
+        return Observation.fetched_since(self.started, covering=newest)
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,12 @@ def plan_batch(
     covered = [e for e in events if fetched is not None and e.id in fetched.covers]
     rest = [e for e in events if fetched is None or e.id not in fetched.covers]
     known_at = recorded_at
+    observation = None
     if fetched is not None:
-        fetched_at = fetched.observation.at
-        known_at = fetched_at if recorded_at is None else max(recorded_at, fetched_at)
+        # Fetched after these events arrived, the snapshot is at least as new
+        # as the newest of them, whatever the two clocks say.
+        observation = fetched.observation_after(covered)
+        known_at = observation.at if recorded_at is None else max(recorded_at, observation.at)
 
     candidates = [e for e in rest if freshness(e.created, known_at) is not Freshness.OLDER]
     for event in rest:
@@ -86,7 +89,7 @@ def plan_batch(
             outcomes[event.id] = EventOutcome.APPLIED
         if fetched is None:
             return BatchPlan(False, None, None, outcomes)
-        return BatchPlan(False, fetched.snapshot, fetched.observation, outcomes)
+        return BatchPlan(False, fetched.snapshot, observation, outcomes)
 
     newest_second = max(_second(e.created) for e in candidates)
     newest = [e for e in candidates if _second(e.created) == newest_second]

@@ -82,9 +82,24 @@ class Pacer:
         self._next_slot = float("-inf")
 
     def wait(self) -> None:
+        delay = self.reserve(float("inf"))
+        assert delay is not None
+        if delay > 0:
+            self._sleep(delay)
+
+    def reserve(self, max_wait_s: float) -> float | None:
+        """Takes the next slot if it comes within `max_wait_s`; returns the
+        seconds to wait for it (sleeping is the caller's), or None, taking
+        nothing, when the queue is longer than that."""
         with self._lock:
             now = self._clock()
             slot = max(now, self._next_slot)
+            if slot - now > max_wait_s:
+                return None
             self._next_slot = slot + self._interval
-        if slot > now:
-            self._sleep(slot - now)
+        return slot - now
+
+    def queued_s(self) -> float:
+        """How long a caller arriving now would wait."""
+        with self._lock:
+            return max(0.0, self._next_slot - self._clock())

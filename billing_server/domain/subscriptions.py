@@ -69,8 +69,13 @@ class Observation:
         return cls(created)
 
     @classmethod
-    def fetched_since(cls, request_started: datetime) -> Observation:
-        return cls(request_started - CLOCK_MARGIN, started=request_started)
+    def fetched_since(
+        cls, request_started: datetime, covering: datetime | None = None
+    ) -> Observation:
+        """A snapshot fetched by a request started at `request_started`, after
+        events created up to `covering` had arrived: it is at least as new."""
+        at = request_started - CLOCK_MARGIN
+        return cls(at if covering is None else max(at, covering), started=request_started)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.stripe_catalog import StripeCatalog
+from billing_server.adapters.stripe_events import PINNED_API_VERSION
 from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.tokens import Scope, issue_token
 from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
@@ -199,16 +200,29 @@ def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
     events = sorted(HANDLED_TYPES)
     existing = next((e for e in endpoints.all() if e.url == args.url), None)
     if existing is None:
-        created = endpoints.create(args.url, events)
-        print(f"created webhook endpoint {created.id} for {args.url}")
+        created = endpoints.create(args.url, events, PINNED_API_VERSION)
+        print(f"created webhook endpoint {created.id} for {args.url} (API {PINNED_API_VERSION})")
         # Shown once: Stripe never returns it again.
         print(f"signing secret (store it as STRIPE_WEBHOOK_SECRET): {created.secret}")
-    elif existing.enabled_events == set(events) and existing.enabled:
-        print(f"webhook endpoint {existing.id} already receives the six events: nothing to do")
+        return OK
+    if existing.enabled_events == set(events) and existing.enabled:
+        print(f"webhook endpoint {existing.id} already receives the six events")
     else:
         endpoints.update(existing.id, events)
         print(f"updated webhook endpoint {existing.id}: now exactly the six events, enabled")
         print("its signing secret is unchanged (see the Stripe dashboard)")
+    if existing.api_version != PINNED_API_VERSION:
+        # Stripe cannot change an endpoint's version once it exists.
+        rendered = existing.api_version or "the account default"
+        print(
+            f"its events are rendered in API version {rendered}, not {PINNED_API_VERSION}:"
+            " each costs the service a Stripe fetch. Create an endpoint"
+            " at a new URL with this command, add its secret to STRIPE_WEBHOOK_SECRET, then"
+            " delete this one in the dashboard"
+        )
+        return FAILED
+    if existing.enabled_events == set(events) and existing.enabled:
+        print("nothing to do")
     return OK
 
 

@@ -186,6 +186,14 @@ class ServerMetrics:
         """Adds the webhook inbox's backlog gauges, read at scrape time."""
         self.registry.register(_BacklogCollector(read, cache_s))
 
+    def watch_intake(self, waiting: Callable[[], int]) -> None:
+        gauge = Gauge(
+            "paymentsvc_webhook_intake_waiting",
+            "Deliveries waiting for the transaction that stores them (group commit).",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(waiting()))
+
     def serve(self, address: str) -> int:
         """Serves /metrics on `address` (host:port, port 0 picks one); returns the port."""
         host, port = address.rsplit(":", 1)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
 from billing_server.adapters.database import make_engine
+from billing_server.adapters.stripe_events import PINNED_API_VERSION
 from billing_server.adapters.stripe_gateway import StripeGateway
 from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.bootstrap import stripe_calls, stripe_client
@@ -45,7 +46,7 @@ def run_preflight(settings: Settings, webhook_url: str | None = None) -> list[Ch
     )
     results.append(
         _check(
-            "a webhook endpoint receives the six events",
+            "a webhook endpoint receives the six events in the pinned API version",
             lambda: _webhook(StripeWebhookEndpoints(client, calls), webhook_url),
         )
     )
@@ -91,4 +92,11 @@ def _webhook(endpoints: StripeWebhookEndpoints, url: str | None) -> str:
         raise ValueError(
             f"no enabled endpoint{where} for {', '.join(events)}: run `billing-admin webhook setup`"
         )
-    return ", ".join(e.url for e in matching)
+    versioned = [e for e in matching if e.api_version == PINNED_API_VERSION]
+    if not versioned:
+        found = ", ".join(f"{e.url} ({e.api_version or 'account default'})" for e in matching)
+        raise ValueError(
+            f"{found}: events are not rendered in API version {PINNED_API_VERSION}, which the "
+            "service reads; each then costs a Stripe fetch. See `billing-admin webhook setup`"
+        )
+    return ", ".join(f"{e.url} ({e.api_version})" for e in versioned)

@@ -52,7 +52,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
-    metrics.watch_backlog(lambda: event_backlog(app.deps))
+    metrics.watch_backlog(lambda: event_backlog(app.deps), settings.metrics_db_cache_s)
+    metrics.watch_intake(lambda: app.inbox_writer.waiting)
     app.change_listener.start()
     running = create_server(
         app.deps,

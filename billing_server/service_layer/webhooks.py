@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 # Asking Stripe again settles a race with a concurrent write; past this
 # many rounds the subscription is left for a later attempt.
 MAX_ROUNDS = 4
+# A thread waits this long at most for its turn to ask Stripe.
+MAX_PACE_WAIT_S = 1.0
 DEFERRED_GIVE_UP = timedelta(days=3)
 _DEFER_FIRST, _DEFER_LONGEST = timedelta(minutes=1), timedelta(hours=1)
 _RETRY_FIRST, _RETRY_LONGEST = timedelta(seconds=2), timedelta(minutes=10)
@@ -426,8 +429,16 @@ def _report(deps: Dependencies, finish: _Finish, now: datetime) -> None:
 
 
 def _asked(deps: Dependencies, subject: str, ask: _Ask, answers: _Answers) -> bool:
-    """Asks Stripe; False when the events were settled instead (rejected or failed)."""
-    deps.stripe_pacer.wait()
+    """Asks Stripe; False when the events were settled instead (rejected,
+    failed, or left for later because Stripe's pace is taken)."""
+    delay = deps.stripe_pacer.reserve(MAX_PACE_WAIT_S)
+    if delay is None:
+        # Other subscriptions' questions fill the next seconds: rather than
+        # hold a thread, come back once they are asked. Events that arrive
+        # meanwhile may make this question unnecessary.
+        _postpone(deps, subject, timedelta(seconds=deps.stripe_pacer.queued_s()))
+        return False
+    time.sleep(delay)
     try:
         if ask.what == "subscription":
             started = deps.clock()
@@ -501,6 +512,15 @@ def _settle(
         deps.telemetry.event_processed(type_label(event.type), status)
         if status == "rejected" and reason is not None:
             deps.telemetry.event_rejected(reason)
+
+
+def _postpone(deps: Dependencies, subject: str, delay: timedelta) -> None:
+    now = deps.clock()
+    with deps.uow(write=True) as uow:
+        if not uow.events.lock_subject(subject):
+            return
+        uow.events.postpone([e.id for e in uow.events.pending_for(subject)], now + delay)
+        uow.commit()
 
 
 def _backoff(attempts: int, first: timedelta, longest: timedelta) -> timedelta:

@@ -40,6 +40,8 @@ class Emulator:
 
 
 E2E_JWT_KEY = "e2e-only-jwt-signing-key-0123456789abcdef"
+# The gateway's and the server's: two, as during a rotation.
+E2E_WEBHOOK_SECRETS = ("whsec_test_current", "whsec_test_previous")
 
 
 def token(service: str = "e2e-tests", scopes: Iterable[Scope] = tuple(Scope)) -> str:
@@ -99,6 +101,7 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "PAYMENTSVC_CANCEL_URL": "https://app.example/billing/cancel",
         "PAYMENTSVC_RETURN_URL": "https://app.example/account",
         "JWT_SECRET_KEY": E2E_JWT_KEY,
+        "STRIPE_WEBHOOK_SECRET": ",".join(E2E_WEBHOOK_SECRETS),
     }
 
 
@@ -180,8 +183,9 @@ def start_gateway(env: dict[str, str], logs: Path) -> Gateway:
 @pytest.fixture(scope="session")
 def gateway(billing_server: BillingServer, e2e_logs: Path) -> Iterator[Gateway]:
     # Two secrets, as during a rotation: both must be accepted.
-    secrets = ("whsec_test_current", "whsec_test_previous")
-    running = start_gateway(gateway_env(billing_server.target, free_port(), secrets), e2e_logs)
+    running = start_gateway(
+        gateway_env(billing_server.target, free_port(), E2E_WEBHOOK_SECRETS), e2e_logs
+    )
     yield running
     running.process.stop()
 

@@ -18,8 +18,16 @@ from billing_server.adapters.orm import StripeEventRow
 from billing_server.adapters.tokens import Scope, TokenVerifier
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads
-from tests.e2e.conftest import E2E_JWT_KEY, BillingServer, Emulator, server_env, token
-from tests.e2e.services import free_port, run_script
+from tests.e2e.conftest import (
+    E2E_JWT_KEY,
+    E2E_WEBHOOK_SECRETS,
+    BillingServer,
+    Emulator,
+    server_env,
+    token,
+)
+from tests.e2e.services import free_port, run_script, wait_until
+from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +53,8 @@ def test_preflight_reports_each_check_and_fails_until_all_pass(env: dict[str, st
     setup = run_script(["billing-admin", "webhook", "setup", "--url", url], env)
     assert setup.returncode == 0, setup.stderr
     assert "signing secret (store it as STRIPE_WEBHOOK_SECRET): whsec_" in setup.stdout
+    # Pinned to the version the stripe library (and so the service) reads.
+    assert f"(API {stripe.api_version})" in setup.stdout
     again = run_script(["billing-admin", "webhook", "setup", "--url", url], env)
     assert "nothing to do" in again.stdout
     assert "whsec_" not in again.stdout
@@ -52,13 +62,15 @@ def test_preflight_reports_each_check_and_fails_until_all_pass(env: dict[str, st
     assert run_script(["billing-admin", "catalog", "sync"], env).returncode == 0
     after = run_script(["billing-admin", "preflight", "--webhook-url", url], env)
     assert "[PASS] a webhook endpoint receives the six events" in after.stdout
+    assert f"{url} ({stripe.api_version})" in after.stdout
     assert "[PASS] every catalogue price exists in Stripe" in after.stdout
 
 
 def test_the_server_refuses_production_with_a_development_configuration(
     env: dict[str, str],
 ) -> None:
-    result = run_script(["billing-server"], {**env, "PAYMENTSVC_ENV": "production"})
+    development = {k: v for k, v in env.items() if k != "STRIPE_WEBHOOK_SECRET"}
+    result = run_script(["billing-server"], {**development, "PAYMENTSVC_ENV": "production"})
     assert result.returncode == 2
     assert "refusing to start in production" in result.stderr
     for named in ("SQLite", "SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "JWT_SECRET_KEY"):
@@ -150,35 +162,71 @@ def test_events_retry_applies_what_failed_and_cleanup_reports(
         stripe_payloads.invoice(subscription, customer.id),
         datetime.now(UTC),
     )
+    event_id = json.loads(payload)["id"]
+    engine = make_engine(billing_server.env["SQLALCHEMY_DATABASE_URI"])
+
+    def status() -> str | None:
+        with engine.connect() as connection:
+            found = connection.scalar(
+                select(StripeEventRow.status).where(StripeEventRow.event_id == event_id)
+            )
+            return str(found) if found is not None else None
+
     control.inject_fault("error", count=-1, routes=["GET /v1/subscriptions/{id}"], status=503)
     try:
         with grpc.insecure_channel(billing_server.target) as channel:
             ingest = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as failed:
-                ingest.IngestEvent(
-                    webhook_ingest_pb2.IngestEventRequest(payload=payload),
-                    metadata=(("authorization", f"Bearer {token('gateway', [Scope.INGEST])}"),),
-                    timeout=10,
-                )
-        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+            stored = ingest.IngestEvent(
+                webhook_ingest_pb2.IngestEventRequest(
+                    payload=payload,
+                    stripe_signature=signature_header(payload, E2E_WEBHOOK_SECRETS[0]),
+                ),
+                metadata=(("authorization", f"Bearer {token('gateway', [Scope.INGEST])}"),),
+                timeout=10,
+            )
+        # Stored whatever Stripe does: applying it is what fails.
+        assert stored.outcome == webhook_ingest_pb2.INGEST_OUTCOME_STORED
+        wait_until(lambda: status() == "failed", 20, "the application to fail")
     finally:
         control.clear_faults()
         control.close()
 
-    retried = run_script(["billing-admin", "events", "retry"], billing_server.env)
-    assert "retried" in retried.stdout, retried.stderr
-    engine = make_engine(billing_server.env["SQLALCHEMY_DATABASE_URI"])
     try:
-        with engine.connect() as connection:
-            status = connection.scalar(
-                select(StripeEventRow.status).where(
-                    StripeEventRow.event_id == json.loads(payload)["id"]
-                )
-            )
+        retried = run_script(
+            ["billing-admin", "events", "retry", "--id", event_id], billing_server.env
+        )
+        assert "retried 1: applied 1" in retried.stdout, retried.stdout + retried.stderr
+        assert status() == "processed"
     finally:
         engine.dispose()
-    assert status == "processed"
 
     cleaned = run_script(["billing-admin", "cleanup"], billing_server.env)
     assert cleaned.returncode == 0
     assert "processed event(s) older than 30 days" in cleaned.stdout
+
+
+def test_an_endpoint_of_another_api_version_is_reported_not_changed(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    url = f"https://billing.example/{uuid.uuid4().hex[:8]}/stripe/webhook"
+    client = stripe.StripeClient("sk_test_e2e", base_addresses={"api": emulator.url})
+    client.v1.webhook_endpoints.create(
+        {
+            "url": url,
+            "enabled_events": [
+                "checkout.session.completed",
+                "customer.subscription.created",
+                "customer.subscription.updated",
+                "customer.subscription.deleted",
+                "invoice.payment_succeeded",
+                "invoice.payment_failed",
+            ],
+            "api_version": "2024-06-20",
+        }
+    )
+    setup = run_script(["billing-admin", "webhook", "setup", "--url", url], env)
+    assert setup.returncode == 1
+    assert f"rendered in API version 2024-06-20, not {stripe.api_version}" in setup.stdout
+    preflight = run_script(["billing-admin", "preflight", "--webhook-url", url], env)
+    assert "[FAIL] a webhook endpoint receives the six events" in preflight.stdout
+    assert "2024-06-20" in preflight.stdout

@@ -24,9 +24,13 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from sqlalchemy import func, select
 
 from billing.v1 import billing_pb2, webhook_ingest_pb2
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.orm import StripeEventRow
 from tests.e2e.conftest import (
+    E2E_WEBHOOK_SECRETS,
     BillingServer,
     Emulator,
     Gateway,
@@ -48,6 +52,8 @@ MAX_MESSAGE = 1 << 20  # the server's grpc.max_receive_message_length
 CLIENT_ERRORS = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,
+    # IngestEvent, for a payload without a valid Stripe-Signature.
+    grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.NOT_FOUND,
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.ALREADY_EXISTS,
@@ -346,19 +352,26 @@ def test_events_with_nonsense_inside_are_refused_as_client_errors(
     rpc = ingest_rpc()
     with authorized_channel(fuzzed_server.target) as channel:
         for _ in range(40):
-            payload = webhook_ingest_pb2.IngestEventRequest(
-                payload=random_event(rng)
-            ).SerializeToString()
+            payload = signed(random_event(rng)).SerializeToString()
             code, message = call_raw(channel, rpc, payload)
             assert_client_error(rpc, payload, code, message)
+            # Signed, it gets past the signature: what refuses it is the parser.
+            assert code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT), message
 
 
 def ingest_rpc() -> Rpc:
     return next(rpc for rpc in RPCS if rpc.path.endswith("/IngestEvent"))
 
 
+def signed(body: bytes) -> webhook_ingest_pb2.IngestEventRequest:
+    """As the gateway forwards it: with a signature made with the server's secret."""
+    return webhook_ingest_pb2.IngestEventRequest(
+        payload=body, stripe_signature=signature_header(body, E2E_WEBHOOK_SECRETS[0])
+    )
+
+
 def ingest(server: BillingServer, event: dict[str, Any]) -> tuple[grpc.StatusCode, str]:
-    payload = webhook_ingest_pb2.IngestEventRequest(payload=json.dumps(event).encode())
+    payload = signed(json.dumps(event).encode())
     with authorized_channel(server.target) as channel:
         return call_raw(channel, ingest_rpc(), payload.SerializeToString())
 
@@ -389,6 +402,43 @@ def test_a_subscription_event_naming_no_subscription_is_invalid(
         "data": {"object": obj},
     }
     assert ingest(fuzzed_server, event)[0] == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_hostile_events_are_invalid_even_when_signed(fuzzed_server: BillingServer) -> None:
+    def event(obj: Any) -> dict[str, Any]:
+        return {
+            "id": f"evt_{uuid.uuid4().hex}",
+            "object": "event",
+            "type": "customer.subscription.created",
+            "created": 1_700_000_000,
+            "data": {"object": obj},
+        }
+
+    deep: Any = 1
+    for _ in range(200):
+        deep = {"a": deep}
+    hostile = [
+        event({"id": "sub_1", "metadata": deep}),
+        event({"id": "sub_\u0000"}),
+        event({"id": "sub_1", "metadata": {"k": "\ud800"}}),
+        event({"id": "sub_" + "x" * 10_000}),
+        {**event({"id": "sub_1"}), "id": "evt_" + "x" * 10_000},
+    ]
+    for payload in hostile:
+        code, message = ingest(fuzzed_server, payload)
+        assert code == grpc.StatusCode.INVALID_ARGUMENT, message
+        assert not LEAKS.search(message), message
+    engine = make_engine(fuzzed_server.env["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as connection:
+            found = connection.scalar(
+                select(func.count()).where(
+                    StripeEventRow.event_id.in_([str(p["id"])[:255] for p in hostile])
+                )
+            )
+    finally:
+        engine.dispose()
+    assert found == 0
 
 
 # -- the gateway ----------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,16 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.adapters.database import make_engine
-from billing_server.adapters.orm import AuditLogRow
+from billing_server.adapters.orm import AuditLogRow, StripeEventRow
 from billing_server.adapters.tokens import Scope, issue_token
+from tests import stripe_payloads
 from tests.e2e.conftest import (
     E2E_JWT_KEY,
+    E2E_WEBHOOK_SECRETS,
     BillingServer,
     Emulator,
     server_env,
@@ -27,6 +30,7 @@ from tests.e2e.conftest import (
     token,
 )
 from tests.e2e.services import free_port
+from tests.signing import signature_header
 from tests.unit.test_tokens import _unsigned
 
 pytestmark = pytest.mark.e2e
@@ -193,3 +197,63 @@ def test_the_audit_log_names_the_calling_service(
     finally:
         engine.dispose()
     assert actors == ["orders-service"]
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        pytest.param(lambda body: "", id="none"),
+        pytest.param(lambda body: signature_header(body, "whsec_guessed"), id="another-secret"),
+        pytest.param(
+            lambda body: signature_header(body, E2E_WEBHOOK_SECRETS[0], int(time.time()) + 900),
+            id="from-the-future",
+        ),
+    ],
+)
+def test_an_ingest_token_alone_cannot_inject_an_event(
+    billing_server: BillingServer, account_id: str, signature: Callable[[bytes], str]
+) -> None:
+    """A made-up subscription to the top plan, sent with a valid ingest token
+    but no signature of Stripe's: refused, and nothing stored."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    forged = stripe_payloads.subscription(
+        f"sub_forged_{account_id}",
+        f"cus_forged_{account_id}",
+        lookup_key="paymentsvc_enterprise_monthly",
+        period_start=now,
+        account_id=account_id,
+    )
+    body = stripe_payloads.event("customer.subscription.created", forged, now)
+    ingest_only = (("authorization", f"Bearer {token('intruder', [Scope.INGEST])}"),)
+    with grpc.insecure_channel(billing_server.target) as channel:
+        stub = webhook_ingest_pb2_grpc.WebhookIngestServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.IngestEvent(
+                webhook_ingest_pb2.IngestEventRequest(
+                    payload=body, stripe_signature=signature(body)
+                ),
+                metadata=ingest_only,
+                timeout=5,
+            )
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    engine = make_engine(billing_server.env["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as connection:
+            found = connection.scalar(
+                select(func.count()).where(StripeEventRow.event_id == json.loads(body)["id"])
+            )
+    finally:
+        engine.dispose()
+    assert found == 0
+    answer = check_plan_enterprise(billing_server.target, account_id)
+    assert not answer.allowed
+
+
+def check_plan_enterprise(target: str, account_id: str) -> billing_pb2.CheckPlanResponse:
+    with grpc.insecure_channel(target) as channel:
+        stub = billing_pb2_grpc.BillingServiceStub(channel)
+        return stub.CheckPlan(
+            billing_pb2.CheckPlanRequest(account_id=account_id, plan="enterprise"),
+            metadata=(("authorization", f"Bearer {token()}"),),
+            timeout=5,
+        )

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import re
 import signal
+import sqlite3
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+from sqlalchemy import make_url, text
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_server.adapters.database import make_engine
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads
+from tests.conftest import fresh_database
 from tests.e2e.conftest import (
+    E2E_WEBHOOK_SECRETS,
     BillingServer,
     Emulator,
     gateway_env,
@@ -174,72 +180,91 @@ def test_calls_outliving_the_grace_period_are_cut_off_and_the_server_exits_0(
 
 
 def test_the_gateway_drains_webhooks_in_flight_and_exits_0(
-    database_url: str, emulator: Emulator, e2e_logs: Path, control: EmulatorControl
+    tmp_path_factory: pytest.TempPathFactory, emulator: Emulator, e2e_logs: Path
 ) -> None:
-    secret = f"whsec_{uuid.uuid4().hex}"
-    env = server_env(database_url, emulator, free_port())
-    server = start_server(env, e2e_logs)
-    gateway = start_gateway(gateway_env(server.target, free_port(), (secret,)), e2e_logs)
-    try:
-        # Each event makes the server fetch its subscription from Stripe,
-        # whose first answer takes HANG_S (the stripe library then retries):
-        # the deliveries are in flight when the gateway is told to stop.
-        with billing_stub(server.target) as stub:
-            subscriptions = [subscribed(stub, control) for _ in range(3)]
-        fetch_route = "GET /v1/subscriptions/{id}"
-        reached = control.route_count(fetch_route)
-        control.inject_fault("hang", count=len(subscriptions), routes=[fetch_route], hang_s=HANG_S)
-        with (
-            httpx.Client(base_url=gateway.url, timeout=30) as http,
-            ThreadPoolExecutor(max_workers=len(subscriptions)) as pool,
-        ):
-            deliveries = [
-                pool.submit(deliver, http, gateway.webhook_url, secret, sub, customer)
-                for sub, customer in subscriptions
-            ]
-            wait_until(
-                lambda: control.route_count(fetch_route) >= reached + len(subscriptions),
-                10,
-                "deliveries waiting on Stripe",
-            )
-            signalled = time.monotonic()
-            gateway.process.popen.send_signal(signal.SIGTERM)
-            answers = [delivery.result(timeout=20) for delivery in deliveries]
+    with fresh_database(tmp_path_factory) as database_url:
+        env = server_env(database_url, emulator, free_port())
+        server = start_server(env, e2e_logs)
+        gateway = start_gateway(
+            gateway_env(server.target, free_port(), E2E_WEBHOOK_SECRETS), e2e_logs
+        )
+        try:
+            payloads = [signed_event() for _ in range(3)]
+            # The inbox's writes wait for this lock: the deliveries are in
+            # flight, stuck on their commit, when the gateway is told to stop.
+            with (
+                httpx.Client(base_url=gateway.url, timeout=30) as http,
+                ThreadPoolExecutor(max_workers=len(payloads)) as pool,
+            ):
+                with writes_held(database_url):
+                    deliveries = [pool.submit(post_signed, http, p) for p in payloads]
+                    wait_until(
+                        lambda: intake_waiting(server) == len(payloads),
+                        10,
+                        "deliveries waiting for their commit",
+                    )
+                    signalled = time.monotonic()
+                    gateway.process.popen.send_signal(signal.SIGTERM)
+                    # Still draining: nothing it took in has been answered yet.
+                    assert gateway.process.popen.poll() is None
+                    assert not any(d.done() for d in deliveries)
+                answers = [delivery.result(timeout=20) for delivery in deliveries]
             assert exit_code_within(gateway.process, 15) == 0
-        assert time.monotonic() - signalled < 15
-        assert [answer.status_code for answer in answers] == [200] * len(subscriptions)
-        assert {answer.json()["outcome"] for answer in answers} == {"applied"}
-    finally:
-        gateway.process.stop()
-        assert server.process.stop() == 0
+            assert time.monotonic() - signalled < 15
+            assert [answer.status_code for answer in answers] == [200] * len(payloads)
+            assert {answer.json()["outcome"] for answer in answers} == {"stored"}
+        finally:
+            gateway.process.stop()
+            assert server.process.stop() == 0
 
 
-def subscribed(
-    stub: billing_pb2_grpc.BillingServiceStub, control: EmulatorControl
-) -> tuple[str, str]:
-    """A paid subscription in Stripe: its id and its customer's."""
-    session = stub.CreateCheckout(
-        billing_pb2.CreateCheckoutRequest(account_id=f"acct_{uuid.uuid4().hex[:16]}", plan="pro"),
-        timeout=10,
+def signed_event() -> bytes:
+    suffix = uuid.uuid4().hex[:12]
+    now = datetime.now(UTC).replace(microsecond=0)
+    return stripe_payloads.event(
+        "customer.subscription.created",
+        stripe_payloads.subscription(
+            f"sub_{suffix}", f"cus_{suffix}", period_start=now, account_id=f"acct_{suffix}"
+        ),
+        now,
     )
-    completed = control.complete_checkout(session.session_id)
-    return str(completed["subscription"]), str(completed["customer"])
 
 
-def deliver(
-    http: httpx.Client, url: str, secret: str, subscription_id: str, customer_id: str
-) -> httpx.Response:
-    payload = stripe_payloads.event(
-        "invoice.payment_succeeded",
-        stripe_payloads.invoice(subscription_id, customer_id),
-        datetime.now(UTC),
-    )
-    json.loads(payload)  # a well-formed event, as Stripe sends
+def post_signed(http: httpx.Client, payload: bytes) -> httpx.Response:
     return http.post(
-        url,
+        "/stripe/webhook",
         content=payload,
-        headers={
-            "Content-Type": "application/json",
-            "Stripe-Signature": signature_header(payload, secret),
-        },
+        headers={"Stripe-Signature": signature_header(payload, E2E_WEBHOOK_SECRETS[0])},
     )
+
+
+def intake_waiting(server: BillingServer) -> float:
+    body = httpx.get(server.metrics_url, timeout=5).text
+    found = re.search(r"^paymentsvc_webhook_intake_waiting (\S+)$", body, re.MULTILINE)
+    return float(found[1]) if found else 0.0
+
+
+@contextmanager
+def writes_held(database_url: str) -> Iterator[None]:
+    """Holds the database's write lock (SQLite) or the inbox table's (PostgreSQL)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        sqlite = sqlite3.connect(url.database, isolation_level=None)
+        try:
+            sqlite.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            sqlite.execute("ROLLBACK")
+            sqlite.close()
+        return
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("LOCK TABLE stripe_events IN EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                connection.rollback()
+    finally:
+        engine.dispose()

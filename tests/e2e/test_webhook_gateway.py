@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow
 from tests import stripe_payloads as stripe
 from tests.e2e.conftest import BillingServer, Gateway, gateway_env, start_gateway
-from tests.e2e.services import free_port
+from tests.e2e.services import free_port, wait_until
 from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
@@ -40,12 +41,15 @@ def post(http: httpx.Client, payload: bytes, header: str | None) -> httpx.Respon
 
 
 def stored(server: BillingServer, payload: bytes) -> bool:
+    # Read with a pattern, not a parser: some payloads here are built to break one.
+    found_id = re.search(rb'"id": "(evt_[A-Za-z0-9_]+)"', payload)
+    assert found_id is not None
     engine = make_engine(server.env["SQLALCHEMY_DATABASE_URI"])
     try:
         with engine.connect() as connection:
             found = connection.scalar(
                 select(StripeEventRow.event_id).where(
-                    StripeEventRow.event_id == json.loads(payload)["id"]
+                    StripeEventRow.event_id == found_id[1].decode()
                 )
             )
     finally:
@@ -61,17 +65,19 @@ def subscription_event(account_id: str) -> bytes:
     return stripe.event("customer.subscription.created", obj, T0)
 
 
-def test_a_signed_event_is_applied_once(
+def test_a_signed_event_is_stored_then_applied_once(
     http: httpx.Client, gateway: Gateway, stub: billing_pb2_grpc.BillingServiceStub, account_id: str
 ) -> None:
     payload = subscription_event(account_id)
     first = post(http, payload, signature_header(payload, gateway.secrets[0]))
     assert first.status_code == 200
-    assert first.json()["outcome"] == "applied"
-    answer = stub.CheckPlan(
-        billing_pb2.CheckPlanRequest(account_id=account_id, plan="pro"), timeout=5
-    )
-    assert answer.allowed
+    assert first.json()["outcome"] == "stored"
+
+    def allowed() -> bool:
+        request = billing_pb2.CheckPlanRequest(account_id=account_id, plan="pro")
+        return bool(stub.CheckPlan(request, timeout=5).allowed)
+
+    wait_until(allowed, 10, "the stored event to apply")
 
     again = post(http, payload, signature_header(payload, gateway.secrets[0]))
     assert again.status_code == 200
@@ -94,6 +100,10 @@ def test_the_previous_secret_is_accepted_during_a_rotation(
         pytest.param(
             lambda p: signature_header(p, "whsec_test_current", int(time.time()) - 600),
             id="older-than-tolerance",
+        ),
+        pytest.param(
+            lambda p: signature_header(p, "whsec_test_current", int(time.time()) + 600),
+            id="from-the-future",
         ),
         pytest.param(
             lambda p: signature_header(p.replace(b"active", b"paused"), "whsec_test_current"),
@@ -120,6 +130,40 @@ def test_a_signed_body_that_is_not_an_event_is_refused(
     http: httpx.Client, gateway: Gateway, payload: bytes
 ) -> None:
     assert post(http, payload, signature_header(payload, gateway.secrets[0])).status_code == 400
+
+
+def hostile(obj_changes: dict[str, object] | None = None, raw_object: str | None = None) -> bytes:
+    """A subscription event, correctly signed below, with something no Stripe event holds."""
+    suffix = uuid.uuid4().hex[:10]
+    obj = stripe.subscription(f"sub_{suffix}", f"cus_{suffix}", period_start=T0)
+    obj.update(obj_changes or {})
+    envelope = json.loads(stripe.event("customer.subscription.created", obj, T0))
+    if raw_object is None:
+        return json.dumps(envelope).encode()
+    text = json.dumps({**envelope, "data": {"object": "RAW"}})
+    return text.replace('"RAW"', raw_object).encode()
+
+
+HOSTILE = {
+    "deep-nesting": hostile(
+        raw_object='{"id": "sub_x", "metadata": ' + '{"a": ' * 5000 + "1" + "}" * 5001
+    ),
+    "nested-past-the-limit": hostile({"metadata": json.loads('{"a": ' * 40 + "1" + "}" * 40)}),
+    "nul-in-an-id": hostile({"id": "sub_\u0000x"}),
+    "nul-in-a-value": hostile({"metadata": {"account_id": "acct_\u0000"}}),
+    "lone-surrogate": hostile({"metadata": {"note": "\ud800"}}),
+    "oversized-id": hostile({"id": "sub_" + "x" * 5000}),
+    "oversized-customer": hostile({"customer": "cus_" + "y" * 5000}),
+}
+
+
+@pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_signed_hostile_event_is_refused_and_nothing_is_stored(
+    http: httpx.Client, gateway: Gateway, billing_server: BillingServer, payload: bytes
+) -> None:
+    response = post(http, payload, signature_header(payload, gateway.secrets[0]))
+    assert response.status_code == 400
+    assert not stored(billing_server, payload)
 
 
 def test_an_oversized_body_is_refused(http: httpx.Client, gateway: Gateway) -> None:

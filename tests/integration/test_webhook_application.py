@@ -600,4 +600,3 @@ def test_a_shuffled_stream_ends_where_the_ordered_one_does(
             obj["cancel_at_period_end"],
             expected_plan,
         ), account
-

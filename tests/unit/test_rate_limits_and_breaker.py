@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing_server.adapters.circuit_breaker import BreakerState, CircuitBreaker
-from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
+from billing_server.domain.rate_limits import Limit, Pacer, RateLimiter, parse_limits
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +83,19 @@ def test_a_failed_probe_opens_again_and_successes_reset_the_count() -> None:
     breaker.record_failure()
     assert state(breaker) is BreakerState.OPEN
     assert not breaker.allow()
+
+
+def test_the_pacer_spaces_callers_out_in_turn() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    pacer = Pacer(20, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        pacer.wait()
+    assert slept == pytest.approx([0.05, 0.10, 0.15])
+    now[0] = 10.0  # long idle: no debt, no wait
+    pacer.wait()
+    assert len(slept) == 3

@@ -15,9 +15,13 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_server.adapters.database import make_engine
+from billing_server.adapters.orm import StripeEventRow
 from stripe_emulator.testing import EmulatorControl
+from tests.conftest import fresh_database
 from tests.e2e.conftest import (
     BillingServer,
     Emulator,
@@ -52,6 +56,26 @@ class WebhookStack:
         """Starts the server again, on the same port and database."""
         self.server = start_server(self.server.env, self.logs)
 
+    def pending_events(self) -> int:
+        """Events the server stored and has not applied (deferred ones aside)."""
+        engine = make_engine(self.server.env["SQLALCHEMY_DATABASE_URI"])
+        try:
+            with engine.connect() as connection:
+                return int(
+                    connection.scalar(
+                        select(func.count()).where(
+                            StripeEventRow.status.in_(("received", "failed"))
+                        )
+                    )
+                    or 0
+                )
+        finally:
+            engine.dispose()
+
+    def applied(self, timeout_s: float = 30.0) -> None:
+        """Waits until every event the server stored has been applied."""
+        wait_until(lambda: self.pending_events() == 0, timeout_s, "the stored events to apply")
+
     def check(self, account_id: str, plan: str = "pro") -> billing_pb2.CheckPlanResponse:
         return self.stub().CheckPlan(
             billing_pb2.CheckPlanRequest(account_id=account_id, plan=plan), timeout=5
@@ -63,7 +87,15 @@ class WebhookStack:
 
 
 @pytest.fixture(scope="package")
-def stack(database_url: str, e2e_logs: Path) -> Iterator[WebhookStack]:
+def stack_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The stack's own database: its server applies events against its own
+    emulator, and must not take those of servers that talk to another."""
+    with fresh_database(tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="package")
+def stack(stack_database_url: str, e2e_logs: Path) -> Iterator[WebhookStack]:
     secret = f"whsec_e2e_{secrets.token_hex(12)}"
     emulator_port, gateway_port = free_port(), free_port()
     emulator_process = Process(
@@ -96,7 +128,10 @@ def stack(database_url: str, e2e_logs: Path) -> Iterator[WebhookStack]:
             "stripe-emulator",
         )
         emulator = Emulator(url, http)
-        env = server_env(database_url, emulator, free_port())
+        env = {
+            **server_env(stack_database_url, emulator, free_port()),
+            "STRIPE_WEBHOOK_SECRET": secret,
+        }
         assert run_script(["billing-admin", "catalog", "sync"], env).returncode == 0
         server = start_server(env, e2e_logs)
         gateway = start_gateway(gateway_env(server.target, gateway_port, (secret,)), e2e_logs)
