@@ -10,7 +10,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from billing_server.adapters.event_inbox import AbstractEventInbox, SqlAlchemyEventInbox
+from billing_server.adapters.event_inbox import AbstractEventInbox
 from billing_server.adapters.repositories import (
     AbstractAccountRepository,
     AbstractAuditLog,
@@ -21,6 +21,7 @@ from billing_server.adapters.repositories import (
     SqlAlchemyIdempotencyStore,
     SqlAlchemySubscriptionRepository,
 )
+from billing_server.adapters.sql_event_inbox import SqlAlchemyEventInbox
 from billing_server.domain.errors import Unavailable
 
 

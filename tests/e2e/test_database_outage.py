@@ -127,4 +127,7 @@ def test_calls_fail_unavailable_and_recover(
             )
     finally:
         engine.dispose()
-    assert audited == len(created)
+    # A commit whose acknowledgement the cut swallowed is audited though
+    # its caller heard UNAVAILABLE: more audit rows than answers can happen,
+    # fewer cannot.
+    assert (audited or 0) >= len(created)

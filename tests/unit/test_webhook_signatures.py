@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -22,19 +23,21 @@ def test_a_signature_with_any_current_secret_is_accepted() -> None:
 @pytest.mark.parametrize(
     "header",
     [
-        None,
-        "",
-        "garbage",
-        signature_header(BODY, "whsec_someone_else"),
-        signature_header(BODY + b" ", "whsec_new"),
+        lambda: None,
+        lambda: "",
+        lambda: "garbage",
+        lambda: signature_header(BODY, "whsec_someone_else"),
+        lambda: signature_header(BODY + b" ", "whsec_new"),
         # Outside the tolerance: too old, and from the future.
-        signature_header(BODY, "whsec_new", int(time.time()) - 301),
-        signature_header(BODY, "whsec_new", int(time.time()) + 600),
+        lambda: signature_header(BODY, "whsec_new", int(time.time()) - 301),
+        lambda: signature_header(BODY, "whsec_new", int(time.time()) + 600),
     ],
+    ids=["none", "empty", "garbage", "other-secret", "other-body", "too-old", "future"],
 )
-def test_anything_else_is_refused(header: str | None) -> None:
+def test_anything_else_is_refused(header: Callable[[], str | None]) -> None:
+    # Signed when the test runs, not when it is collected.
     with pytest.raises(InvalidSignature):
-        verify(BODY, header, SECRETS, 300)
+        verify(BODY, header(), SECRETS, 300)
 
 
 def test_a_little_clock_skew_is_tolerated() -> None:

@@ -1,0 +1,310 @@
+"""The webhook inbox in SQL.
+
+Storing is one idempotent insert (`ON CONFLICT DO NOTHING`). Applying
+starts with a claim: the oldest due event, taken with `FOR UPDATE SKIP
+LOCKED` on PostgreSQL so that every replica can apply at once without
+waiting on one another, then its subscription's lock
+(adapters/subscription_locks.py) and every pending event of that
+subscription. The claim lasts as long as the transaction: a process that
+dies mid-way leaves nothing claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billing_server.adapters import subscription_locks
+from billing_server.adapters.event_inbox import (
+    EVENTS_CHANNEL,
+    MAX_ERROR_LENGTH,
+    OVERDUE_AFTER,
+    AbstractEventInbox,
+    Backlog,
+    EventStatus,
+    StoredEvent,
+)
+from billing_server.adapters.orm import PENDING_EVENT_STATUSES, StripeEventRow
+from billing_server.domain.events import InboundEvent
+
+
+class SqlAlchemyEventInbox(AbstractEventInbox):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+        self.made_due = False
+
+    def store(self, events: Sequence[tuple[InboundEvent, str | None]], now: datetime) -> list[bool]:
+        rows = {event.id: _new_row(event, traceparent, now) for event, traceparent in events}
+        if not rows:
+            return []
+        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
+        statement = (
+            dialect_insert(StripeEventRow)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(StripeEventRow.event_id, StripeEventRow.status)
+        )
+        inserted = {str(i): str(s) for i, s in self.session.execute(statement).all()}
+        if any(status == "received" for status in inserted.values()):
+            self._note_due()
+        # A second copy within the same batch is a duplicate like any other.
+        first_of: set[str] = set()
+        stored: list[bool] = []
+        for event, _ in events:
+            stored.append(event.id in inserted and event.id not in first_of)
+            first_of.add(event.id)
+        return stored
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        row = self.session.get(StripeEventRow, event_id)
+        return _stored(row) if row is not None else None
+
+    def next_due(self, now: datetime, skip: Collection[str]) -> StoredEvent | None:
+        query = (
+            select(StripeEventRow)
+            .where(_pending(), StripeEventRow.next_attempt_at <= now)
+            .order_by(StripeEventRow.next_attempt_at)
+            .limit(1)
+        )
+        if skip:
+            query = query.where(
+                StripeEventRow.subject_id.is_(None) | StripeEventRow.subject_id.not_in(skip)
+            )
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        row = self.session.scalars(query).one_or_none()
+        return _stored(row) if row is not None else None
+
+    def lock_subject(self, subject_id: str) -> bool:
+        return subscription_locks.try_lock(self.session, subject_id)
+
+    def pending_for(self, subject_id: str) -> list[StoredEvent]:
+        query = (
+            select(StripeEventRow)
+            .where(_pending(), StripeEventRow.subject_id == subject_id)
+            .order_by(StripeEventRow.created_at, StripeEventRow.received_at)
+        )
+        if self._postgres:
+            query = query.with_for_update()
+        return [_stored(row) for row in self.session.scalars(query)]
+
+    def finish(
+        self,
+        event_ids: Collection[str],
+        status: EventStatus,
+        now: datetime,
+        *,
+        outcome: str | None = None,
+        reason: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+        customer_id: str | None = None,
+    ) -> None:
+        if not event_ids:
+            return
+        finished = status in ("processed", "rejected")
+        values: dict[str, Any] = {
+            "status": status,
+            "outcome": outcome,
+            "reason": reason,
+            "attempts": StripeEventRow.attempts + 1,
+            "last_error": error[:MAX_ERROR_LENGTH] if error else None,
+            "next_attempt_at": None if finished else (next_attempt_at or now),
+            "processed_at": now if finished else None,
+        }
+        if customer_id is not None:
+            values["customer_id"] = customer_id
+        self.session.execute(
+            update(StripeEventRow)
+            .where(StripeEventRow.event_id.in_(list(event_ids)))
+            .values(**values)
+        )
+
+    def postpone(self, event_ids: Collection[str], until: datetime) -> None:
+        if event_ids:
+            self.session.execute(
+                update(StripeEventRow)
+                .where(StripeEventRow.event_id.in_(list(event_ids)))
+                .values(next_attempt_at=until)
+            )
+
+    def resolve(
+        self,
+        event_id: str,
+        *,
+        subject_id: str | None,
+        customer_id: str | None,
+        account_hint: str | None,
+        api_version: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "subject_id": subject_id,
+            "customer_id": customer_id,
+            "account_hint": account_hint,
+        }
+        if api_version is not None:
+            values["api_version"] = api_version
+        self.session.execute(
+            update(StripeEventRow).where(StripeEventRow.event_id == event_id).values(**values)
+        )
+
+    def release_deferred(
+        self, now: datetime, *, customer_id: str | None = None, subject_id: str | None = None
+    ) -> int:
+        conditions = [StripeEventRow.status == "deferred"]
+        if customer_id is not None:
+            conditions.append(StripeEventRow.customer_id == customer_id)
+        if subject_id is not None:
+            conditions.append(StripeEventRow.subject_id == subject_id)
+        result = self.session.execute(
+            update(StripeEventRow).where(*conditions).values(next_attempt_at=now)
+        )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            self._note_due()
+        return count
+
+    def make_due(
+        self, statuses: Collection[EventStatus], now: datetime, event_ids: Collection[str] = ()
+    ) -> int:
+        picked = [StripeEventRow.event_id.in_(list(event_ids))] if event_ids else []
+        finished = [s for s in statuses if s in ("processed", "rejected")]
+        waiting = [s for s in statuses if s in PENDING_EVENT_STATUSES]
+        count = 0
+        if finished:
+            # Taken from the start again: as if it had just been received.
+            result = self.session.execute(
+                update(StripeEventRow)
+                .where(StripeEventRow.status.in_(finished), *picked)
+                .values(
+                    status="received",
+                    outcome=None,
+                    reason=None,
+                    processed_at=None,
+                    next_attempt_at=now,
+                )
+            )
+            count += int(getattr(result, "rowcount", 0) or 0)
+        if waiting:
+            result = self.session.execute(
+                update(StripeEventRow)
+                .where(StripeEventRow.status.in_(waiting), *picked)
+                .values(next_attempt_at=now)
+            )
+            count += int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            self._note_due()
+        return count
+
+    def listing(self, statuses: Collection[str], limit: int) -> list[StoredEvent]:
+        query = (
+            select(StripeEventRow)
+            .where(StripeEventRow.status.in_(list(statuses)))
+            .order_by(StripeEventRow.received_at, StripeEventRow.event_id)
+            .limit(limit)
+        )
+        return [_stored(row) for row in self.session.scalars(query)]
+
+    def backlog(self, now: datetime) -> Backlog:
+        pending: dict[str, int] = dict.fromkeys(PENDING_EVENT_STATUSES, 0)
+        oldest: datetime | None = None
+        grouped = (
+            select(StripeEventRow.status, func.count(), func.min(StripeEventRow.received_at))
+            .where(_pending())
+            .group_by(StripeEventRow.status)
+        )
+        for status, count, first in self.session.execute(grouped):
+            pending[str(status)] = int(count)
+            if first is not None:
+                oldest = first if oldest is None else min(oldest, first)
+        overdue = self.session.scalar(
+            select(func.count()).where(
+                StripeEventRow.status == "deferred",
+                StripeEventRow.received_at < now - OVERDUE_AFTER,
+            )
+        )
+        return Backlog(pending, oldest, int(overdue or 0))
+
+    def known(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(event_ids)
+        if not ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(StripeEventRow.event_id).where(StripeEventRow.event_id.in_(ids))
+            )
+        )
+
+    def delete_finished_before(self, cutoff: datetime, limit: int) -> int:
+        batch = (
+            select(StripeEventRow.event_id)
+            .where(
+                StripeEventRow.status.in_(("processed", "rejected")),
+                StripeEventRow.processed_at < cutoff,
+            )
+            .limit(limit)
+        )
+        result = self.session.execute(
+            delete(StripeEventRow).where(StripeEventRow.event_id.in_(batch))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _note_due(self) -> None:
+        self.made_due = True
+        if self._postgres:
+            # Heard by every replica's listener when, and only if, this commits.
+            self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, "")))
+
+
+def _new_row(event: InboundEvent, traceparent: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "created_at": event.created,
+        "api_version": event.api_version,
+        "payload": event.payload,
+        # Nothing in an ignored event can apply: it is finished on arrival.
+        "status": "processed" if event.ignored else "received",
+        "outcome": "ignored" if event.ignored else None,
+        "attempts": 0,
+        "subject_id": event.subject_id,
+        "customer_id": event.customer_id,
+        "account_hint": event.account_hint,
+        "next_attempt_at": None if event.ignored else now,
+        "traceparent": traceparent,
+        "received_at": now,
+        "processed_at": now if event.ignored else None,
+    }
+
+
+def _pending() -> ColumnElement[bool]:
+    # Spelled as the partial indexes' predicate, so that they are used.
+    return StripeEventRow.status.in_(PENDING_EVENT_STATUSES)
+
+
+def _stored(row: StripeEventRow) -> StoredEvent:
+    return StoredEvent(
+        id=row.event_id,
+        type=row.type,
+        status=row.status,
+        outcome=row.outcome,
+        reason=row.reason,
+        attempts=row.attempts,
+        payload=row.payload,
+        api_version=row.api_version,
+        subject_id=row.subject_id,
+        customer_id=row.customer_id,
+        account_hint=row.account_hint,
+        created=row.created_at,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        traceparent=row.traceparent,
+    )
