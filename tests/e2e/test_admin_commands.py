@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow
 from billing_server.adapters.tokens import Scope, TokenVerifier
+from billing_server.domain.events import HANDLED_TYPES
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads
 from tests.e2e.conftest import (
@@ -213,14 +215,8 @@ def test_an_endpoint_of_another_api_version_is_reported_not_changed(
     client.v1.webhook_endpoints.create(
         {
             "url": url,
-            "enabled_events": [
-                "checkout.session.completed",
-                "customer.subscription.created",
-                "customer.subscription.updated",
-                "customer.subscription.deleted",
-                "invoice.payment_succeeded",
-                "invoice.payment_failed",
-            ],
+            # The params type lists Stripe's event names as literals.
+            "enabled_events": cast(Any, sorted(HANDLED_TYPES)),
             "api_version": "2024-06-20",
         }
     )

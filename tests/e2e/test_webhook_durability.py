@@ -34,6 +34,7 @@ from tests.e2e.conftest import (
     token,
 )
 from tests.e2e.services import BearerToken, free_port, wait_until
+from tests.e2e.stripe_side import customer_named, paid_checkout
 from tests.signing import signature_header
 
 pytestmark = pytest.mark.e2e
@@ -114,18 +115,7 @@ def test_an_event_acknowledged_before_a_crash_is_applied_after_the_restart(
 
 def paid_subscription(client: stripe.StripeClient, control: EmulatorControl) -> tuple[str, str]:
     account = f"acct_rep_{uuid.uuid4().hex[:10]}"
-    customer = client.v1.customers.create({"metadata": {"account_id": account}})
-    pro = client.v1.prices.list({"lookup_keys": ["paymentsvc_pro_monthly"]}).data[0].id
-    session = client.v1.checkout.sessions.create(
-        {
-            "mode": "subscription",
-            "customer": customer.id,
-            "client_reference_id": account,
-            "line_items": [{"price": pro, "quantity": 1}],
-            "success_url": "https://app.example/done",
-        }
-    )
-    return account, str(control.complete_checkout(session.id)["subscription"])
+    return account, paid_checkout(client, control, account, customer_named(client, account))
 
 
 def as_json(obj: Any) -> dict[str, Any]:

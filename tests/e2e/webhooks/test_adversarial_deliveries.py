@@ -26,6 +26,7 @@ from billing.v1 import billing_pb2
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow
 from tests import stripe_payloads
+from tests.e2e.stripe_side import paid_checkout
 from tests.e2e.webhooks.conftest import WebhookStack
 from tests.e2e.webhooks.test_webhook_flow import flushed, start_paid_subscription, stripe_client
 from tests.signing import signature_header
@@ -199,17 +200,7 @@ def test_a_second_customer_of_an_account_is_followed_to_the_end(calm: WebhookSta
     assert not calm.check(account).allowed
     # Back through a checkout with a new customer; nothing in Stripe names the account.
     customer = client.v1.customers.create({"email": f"{uuid.uuid4().hex[:8]}@example.com"})
-    pro = client.v1.prices.list({"lookup_keys": ["paymentsvc_pro_monthly"]}).data[0].id
-    session = client.v1.checkout.sessions.create(
-        {
-            "mode": "subscription",
-            "customer": customer.id,
-            "client_reference_id": account,
-            "line_items": [{"price": pro, "quantity": 1}],
-            "success_url": "https://app.example/done",
-        }
-    )
-    second = str(calm.control.complete_checkout(session.id)["subscription"])
+    second = paid_checkout(client, calm.control, account, customer.id)
     flushed(calm)
     assert calm.check(account).allowed
     client.v1.subscriptions.cancel(second)
@@ -226,17 +217,7 @@ def test_a_checkout_with_another_accounts_customer_is_refused_once_and_for_all(
     client = stripe_client(calm)
     customer = str(truth(calm, subscription_id)["customer"])
     intruder = f"acct_adv_{uuid.uuid4().hex[:10]}"
-    pro = client.v1.prices.list({"lookup_keys": ["paymentsvc_pro_monthly"]}).data[0].id
-    session = client.v1.checkout.sessions.create(
-        {
-            "mode": "subscription",
-            "customer": customer,
-            "client_reference_id": intruder,
-            "line_items": [{"price": pro, "quantity": 1}],
-            "success_url": "https://app.example/done",
-        }
-    )
-    calm.control.complete_checkout(session.id)
+    paid_checkout(client, calm.control, intruder, customer)
     flushed(calm)  # every delivery answered 2xx: Stripe has nothing to retry
     summary = calm.control.deliveries()["summary"]
     assert summary["pending"] == 0, summary
