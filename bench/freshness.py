@@ -25,7 +25,7 @@ from bench._billing_server import bearer, start_billing_server
 from bench._database import engine, migrate, recreate_postgres
 from bench._stats import percentile
 from billing.v1 import billing_pb2, billing_pb2_grpc
-from billing_server.adapters.repositories import CHANGES_CHANNEL
+from billing_server.adapters.account_repository import CHANGES_CHANNEL
 from billing_server.adapters.tokens import Scope
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/paymentsvc_bench_freshness"

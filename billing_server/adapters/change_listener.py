@@ -23,8 +23,8 @@ import psycopg2
 import psycopg2.extensions
 from sqlalchemy import Engine
 
+from billing_server.adapters.account_repository import CHANGES_CHANNEL
 from billing_server.adapters.event_inbox import EVENTS_CHANNEL
-from billing_server.adapters.repositories import CHANGES_CHANNEL
 
 log = logging.getLogger(__name__)
 APPLICATION_NAME = "paymentsvc-listener"

@@ -66,17 +66,25 @@ class AbstractEventInbox(abc.ABC):
     def get(self, event_id: str) -> StoredEvent | None: ...
 
     @abc.abstractmethod
-    def next_due(self, now: datetime, skip: Collection[str]) -> StoredEvent | None:
-        """Locks the oldest due event whose subject is not in `skip` (skipping
-        events other transactions hold)."""
-
-    @abc.abstractmethod
     def lock_subject(self, subject_id: str) -> bool:
         """Takes the subject's lock unless another transaction holds it."""
 
     @abc.abstractmethod
+    def due_without_subject(self, now: datetime, limit: int) -> list[StoredEvent]:
+        """Due events stored before their subject was known (an older release)."""
+
+    @abc.abstractmethod
+    def claim_due(self, now: datetime, skip: Collection[str], limit: int) -> list[str]:
+        """Up to `limit` subjects with due events, each locked for this
+        transaction, skipping those in `skip` and those others hold."""
+
+    @abc.abstractmethod
     def pending_for(self, subject_id: str) -> list[StoredEvent]:
         """Every pending event of the subject, due or not, oldest first."""
+
+    @abc.abstractmethod
+    def pending_for_all(self, subject_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        """Every pending event of each subject, due or not, oldest first."""
 
     @abc.abstractmethod
     def finish(

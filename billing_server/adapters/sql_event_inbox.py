@@ -46,11 +46,12 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         dialect_insert = postgresql.insert if self._postgres else sqlite.insert
         statement = (
             dialect_insert(StripeEventRow)
-            .values(list(rows.values()))
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(StripeEventRow.event_id, StripeEventRow.status)
         )
-        inserted = {str(i): str(s) for i, s in self.session.execute(statement).all()}
+        # Parameters apart from the statement: compiled once, sent as one batch.
+        found = self.session.execute(statement, list(rows.values())).all()
+        inserted = {str(i): str(s) for i, s in found}
         if any(status == "received" for status in inserted.values()):
             self._note_due()
         # A second copy within the same batch is a duplicate like any other.
@@ -65,24 +66,58 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         row = self.session.get(StripeEventRow, event_id)
         return _stored(row) if row is not None else None
 
-    def next_due(self, now: datetime, skip: Collection[str]) -> StoredEvent | None:
+    def lock_subject(self, subject_id: str) -> bool:
+        return bool(subscription_locks.try_lock(self.session, [subject_id]))
+
+    def due_without_subject(self, now: datetime, limit: int) -> list[StoredEvent]:
         query = (
             select(StripeEventRow)
-            .where(_pending(), StripeEventRow.next_attempt_at <= now)
-            .order_by(StripeEventRow.next_attempt_at)
-            .limit(1)
-        )
-        if skip:
-            query = query.where(
-                StripeEventRow.subject_id.is_(None) | StripeEventRow.subject_id.not_in(skip)
+            .where(
+                _pending(),
+                StripeEventRow.next_attempt_at <= now,
+                StripeEventRow.subject_id.is_(None),
             )
+            .limit(limit)
+        )
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
-        row = self.session.scalars(query).one_or_none()
-        return _stored(row) if row is not None else None
+        return [_stored(row) for row in self.session.scalars(query)]
 
-    def lock_subject(self, subject_id: str) -> bool:
-        return subscription_locks.try_lock(self.session, subject_id)
+    def claim_due(self, now: datetime, skip: Collection[str], limit: int) -> list[str]:
+        query = (
+            select(StripeEventRow.subject_id)
+            .where(
+                _pending(),
+                StripeEventRow.next_attempt_at <= now,
+                StripeEventRow.subject_id.is_not(None),
+            )
+            .order_by(StripeEventRow.next_attempt_at)
+            # Subscriptions often have a few events due at once: read a few
+            # rows per subscription wanted.
+            .limit(limit * 4)
+        )
+        if skip:
+            query = query.where(StripeEventRow.subject_id.not_in(skip))
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True)
+        due = list(dict.fromkeys(str(s) for s in self.session.scalars(query)))[:limit]
+        taken = subscription_locks.try_lock(self.session, due)
+        return [s for s in due if s in taken]
+
+    def pending_for_all(self, subject_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        if not subject_ids:
+            return {}
+        query = (
+            select(StripeEventRow)
+            .where(_pending(), StripeEventRow.subject_id.in_(sorted(set(subject_ids))))
+            .order_by(StripeEventRow.created_at, StripeEventRow.received_at)
+        )
+        if self._postgres:
+            query = query.with_for_update()
+        found: dict[str, list[StoredEvent]] = {s: [] for s in subject_ids}
+        for row in self.session.scalars(query):
+            found[str(row.subject_id)].append(_stored(row))
+        return found
 
     def pending_for(self, subject_id: str) -> list[StoredEvent]:
         query = (

@@ -89,6 +89,19 @@ def read_event(body: bytes | str) -> InboundEvent:
     )
 
 
+def read_stored(payload: str) -> InboundEvent:
+    """An event this module read and stored before: checked then, so only parsed now."""
+    data = json.loads(payload)
+    return _typed(
+        event_id=data["id"],
+        event_type=data["type"],
+        created=datetime.fromtimestamp(data["created"], UTC),
+        api_version=data.get("api_version"),
+        obj=data["data"]["object"],
+        payload=payload,
+    )
+
+
 def _typed(
     *,
     event_id: str,

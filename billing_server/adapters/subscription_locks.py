@@ -10,8 +10,9 @@ row does; on SQLite a writing transaction already holds the whole database.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 # Advisory locks with two 32-bit keys live apart from the one-key locks that
@@ -19,18 +20,34 @@ from sqlalchemy.orm import Session
 NAMESPACE = 74_612
 
 
-def lock(session: Session, subscription_id: str) -> None:
-    """Waits for the subscription's lock; released when the transaction ends."""
-    if _postgres(session):
-        session.execute(select(func.pg_advisory_xact_lock(NAMESPACE, _key(subscription_id))))
+def lock(session: Session, subscription_ids: Collection[str]) -> None:
+    """Waits for the subscriptions' locks; released when the transaction ends.
+    Taken in one order, so that two writers never wait on each other in a circle."""
+    if not subscription_ids or not _postgres(session):
+        return
+    keys = sorted({_key(s) for s in subscription_ids})
+    session.execute(
+        text("SELECT count(pg_advisory_xact_lock(:namespace, key)) FROM unnest(:keys) AS key"),
+        {"namespace": NAMESPACE, "keys": keys},
+    )
 
 
-def try_lock(session: Session, subscription_id: str) -> bool:
-    """Takes the lock if nobody holds it; False when another transaction does."""
+def try_lock(session: Session, subscription_ids: Collection[str]) -> set[str]:
+    """Takes the locks nobody else holds; returns the subscriptions it took."""
     if not _postgres(session):
-        return True
-    taken = session.scalar(select(func.pg_try_advisory_xact_lock(NAMESPACE, _key(subscription_id))))
-    return bool(taken)
+        return set(subscription_ids)
+    by_key: dict[int, list[str]] = {}
+    for subscription_id in subscription_ids:
+        by_key.setdefault(_key(subscription_id), []).append(subscription_id)
+    if not by_key:
+        return set()
+    taken = session.execute(
+        text(
+            "SELECT key FROM unnest(:keys) AS key WHERE pg_try_advisory_xact_lock(:namespace, key)"
+        ),
+        {"namespace": NAMESPACE, "keys": sorted(by_key)},
+    )
+    return {s for (key,) in taken for s in by_key[int(key)]}
 
 
 def _key(subscription_id: str) -> int:

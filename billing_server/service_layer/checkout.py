@@ -38,7 +38,7 @@ def create_checkout(
                 "use ChangePlan to move it to another plan",
                 reason="SUBSCRIPTION_EXISTS",
             )
-        uow.accounts.ensure(account_id, deps.clock())
+        uow.accounts.ensure([account_id], deps.clock())
         customer_id = uow.accounts.customer_id(account_id)
         uow.commit()
 

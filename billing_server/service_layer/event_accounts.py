@@ -13,12 +13,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from billing_server.adapters.repositories import RecordedSubscription
+from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.events import EventKind
 from billing_server.domain.subscriptions import SubscriptionSnapshot
 from billing_server.service_layer import validation
-from billing_server.service_layer.event_outcomes import Outcomes, Pending, backoff, first_customer
+from billing_server.service_layer.event_outcomes import Outcomes, Pending, backoff
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,12 @@ _DEFER_FIRST, _DEFER_LONGEST = timedelta(minutes=1), timedelta(hours=1)
 
 
 def known_account(
-    uow: AbstractUnitOfWork,
     recorded: RecordedSubscription | None,
     state: SubscriptionSnapshot | None,
     events: Sequence[Pending],
 ) -> str | None:
-    """The account, from what is known here; None when only Stripe's customer can tell."""
+    """The account, from the events and what is recorded of the subscription;
+    None when only the customer can tell (linked here, or in Stripe)."""
     if recorded is not None:
         return recorded.subscription.account_id
     named = valid_account(state.metadata.get("account_id") if state else None)
@@ -43,8 +43,7 @@ def known_account(
     for event in events:
         if event.kind is EventKind.CHECKOUT_COMPLETED and event.stored.account_hint:
             return event.stored.account_hint
-    customer = state.customer_id if state else first_customer(events)
-    return uow.accounts.account_for_customer(customer) if customer else None
+    return None
 
 
 def without_foreign_checkouts(

@@ -11,7 +11,7 @@ def link_customer(uow: AbstractUnitOfWork, account_id: str, customer_id: str, no
     """Links the customer unless the account has one already; returns the
     account's customer. Events deferred until this customer found its
     account become due, in the same transaction."""
-    uow.accounts.ensure(account_id, now)
+    uow.accounts.ensure([account_id], now)
     linked = uow.accounts.attach_customer(account_id, customer_id)
     if linked == customer_id:
         uow.events.release_deferred(now, customer_id=customer_id)

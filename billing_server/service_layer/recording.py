@@ -1,4 +1,9 @@
-"""Recording what was observed of a subscription, newest truth first."""
+"""Recording what was observed of subscriptions, newest truth first.
+
+One function for every writer: the applier records many subscriptions in one
+transaction, a request records the one it changed. Each statement covers
+the whole set.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import dataclasses
 import enum
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.domain.payments import (
     PaymentFact,
     PaymentHistory,
@@ -37,44 +44,75 @@ class Recorded(enum.Enum):
     CONFLICT = "conflict"
 
 
-def record_observation(
+@dataclass(frozen=True)
+class Observed:
+    """What was seen of one subscription: a snapshot of it, true at
+    `observation`, and payments; either may be missing."""
+
+    subscription_id: str
+    account_id: str
+    snapshot: SubscriptionSnapshot | None = None
+    observation: Observation | None = None
+    payments: Sequence[PaymentFact] = ()
+
+
+def record_observations(
     uow: AbstractUnitOfWork,
     catalog: Catalog,
-    subscription_id: str,
+    seen: Sequence[Observed],
     *,
-    account_id: str,
-    snapshot: SubscriptionSnapshot | None,
-    observation: Observation | None,
-    payments: Sequence[PaymentFact] = (),
     now: datetime,
     telemetry: Telemetry | None = None,
-) -> tuple[Recorded, Subscription | None]:
-    """Records a snapshot of the subscription (true at `observation`) and the
-    payments seen, unless something newer is recorded, and bumps the
-    account's state version when anything that matters changed. The caller
-    commits."""
+) -> list[tuple[Recorded, Subscription | None]]:
+    """Records each subscription's snapshot and payments unless something
+    newer is recorded, and bumps its account's state version when anything
+    that matters changed. The caller commits."""
     # Every writer of a subscription takes its lock first: what is read
-    # below is what the write is decided on.
-    uow.subscriptions.lock(subscription_id)
-    uow.accounts.ensure(account_id, now)
-    uow.accounts.lock(account_id)
-    recorded = uow.subscriptions.recorded(subscription_id)
-    existing = recorded.subscription if recorded else None
-    history = with_facts(recorded.payments if recorded else PaymentHistory(), list(payments))
-    state_at = recorded.state_at if recorded else None
-    outcome_if_kept = Recorded.UNCHANGED
+    # below is what the writes are decided on.
+    uow.subscriptions.lock([s.subscription_id for s in seen])
+    accounts = {s.account_id for s in seen}
+    uow.accounts.ensure(accounts, now)
+    uow.accounts.lock(accounts)
+    recorded = uow.subscriptions.recorded([s.subscription_id for s in seen])
+    results = []
+    saved: dict[str, RecordedSubscription] = {}
+    changed: set[str] = set()
+    for item in seen:
+        before = recorded.get(item.subscription_id)
+        outcome, after = _decide(catalog, item, before, now)
+        results.append((outcome, after.subscription if after else _existing(before)))
+        if after is None:
+            continue
+        saved[item.subscription_id] = after
+        recorded[item.subscription_id] = after
+        if outcome is Recorded.APPLIED:
+            changed.add(item.account_id)
+            if telemetry is not None:
+                _report_churn(uow, telemetry, before, after.subscription)
+    uow.subscriptions.save(list(saved.values()))
+    uow.accounts.bump_state(changed, now)
+    return results
 
+
+def _decide(
+    catalog: Catalog, item: Observed, recorded: RecordedSubscription | None, now: datetime
+) -> tuple[Recorded, RecordedSubscription | None]:
+    """What to write for one subscription (None: nothing)."""
+    existing = _existing(recorded)
+    history = with_facts(recorded.payments if recorded else PaymentHistory(), list(item.payments))
+    snapshot, observation = item.snapshot, item.observation
+    kept = Recorded.UNCHANGED
     if snapshot is not None and observation is not None and recorded is not None:
         started = observation.started
         if started is not None and recorded.updated_at > started:
             # Written while our request was in flight: either may be newer.
-            return Recorded.CONFLICT, existing
+            return Recorded.CONFLICT, None
         if started is None and observation.at < recorded.state_at:
-            snapshot, outcome_if_kept = None, Recorded.STALE
+            snapshot, kept = None, Recorded.STALE
 
     if snapshot is None or observation is None:
-        if existing is None or state_at is None:
-            return outcome_if_kept, existing
+        if recorded is None or existing is None:
+            return kept, None
         # Only payments: the state stands, its grace anchor may move.
         subscription = dataclasses.replace(
             existing,
@@ -85,21 +123,32 @@ def record_observation(
                 existing.past_due_since,
             ),
         )
+        state_at = recorded.state_at
     else:
         history = observed(history, snapshot, observation.at)
-        subscription = _subscription(catalog, snapshot, account_id, history, existing)
-        state_at = observation.at if state_at is None else max(observation.at, state_at)
+        subscription = _subscription(catalog, snapshot, item.account_id, history, existing)
+        state_at = observation.at if recorded is None else max(observation.at, recorded.state_at)
+    after = RecordedSubscription(subscription, state_at, now, history)
+    if recorded is not None and after == dataclasses.replace(recorded, updated_at=now):
+        return kept, None  # nothing to write
+    return (kept if subscription == existing else Recorded.APPLIED), after
 
-    uow.subscriptions.save(subscription, stripe_state_at=state_at, payments=history, now=now)
-    if subscription == existing:
-        return outcome_if_kept, subscription
-    uow.accounts.bump_state(account_id, now)
+
+def _existing(recorded: RecordedSubscription | None) -> Subscription | None:
+    return recorded.subscription if recorded else None
+
+
+def _report_churn(
+    uow: AbstractUnitOfWork,
+    telemetry: Telemetry,
+    before: RecordedSubscription | None,
+    after: Subscription,
+) -> None:
     canceled = SubscriptionStatus.CANCELED
-    churned = existing is not None and existing.status is not canceled
-    if telemetry is not None and churned and subscription.status is canceled:
-        plan_name = subscription.plan
+    was_live = before is not None and before.subscription.status is not canceled
+    if was_live and after.status is canceled:
+        plan_name = after.plan
         uow.after_commit(lambda: telemetry.subscription_canceled(plan_name))
-    return Recorded.APPLIED, subscription
 
 
 def _subscription(

@@ -9,7 +9,7 @@ from billing_server.domain.errors import Aborted
 from billing_server.domain.subscriptions import AccountState, Observation, SubscriptionSnapshot
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.linking import link_customer
-from billing_server.service_layer.recording import Recorded, record_observation
+from billing_server.service_layer.recording import Observed, Recorded, record_observations
 
 # A live snapshot loses a race only to a write made while it was in flight;
 # fetching again settles it, so a few rounds are plenty.
@@ -32,16 +32,20 @@ def record_fetched(
         now = deps.clock()
         with deps.uow(write=True) as uow:
             # The subscription's lock comes first, as for every writer of it.
-            uow.subscriptions.lock(snapshot.id)
+            uow.subscriptions.lock([snapshot.id])
             if link_customer_id is not None:
                 link_customer(uow, account_id, link_customer_id, now)
-            outcome, subscription = record_observation(
+            [(outcome, subscription)] = record_observations(
                 uow,
                 deps.catalog,
-                snapshot.id,
-                account_id=account_id,
-                snapshot=snapshot,
-                observation=Observation.fetched_since(request_started),
+                [
+                    Observed(
+                        snapshot.id,
+                        account_id,
+                        snapshot,
+                        Observation.fetched_since(request_started),
+                    )
+                ],
                 now=now,
                 telemetry=deps.telemetry,
             )

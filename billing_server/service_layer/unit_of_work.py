@@ -10,18 +10,22 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from billing_server.adapters.account_repository import (
+    AbstractAccountRepository,
+    SqlAlchemyAccountRepository,
+)
 from billing_server.adapters.event_inbox import AbstractEventInbox
 from billing_server.adapters.repositories import (
-    AbstractAccountRepository,
     AbstractAuditLog,
     AbstractIdempotencyStore,
-    AbstractSubscriptionRepository,
-    SqlAlchemyAccountRepository,
     SqlAlchemyAuditLog,
     SqlAlchemyIdempotencyStore,
-    SqlAlchemySubscriptionRepository,
 )
 from billing_server.adapters.sql_event_inbox import SqlAlchemyEventInbox
+from billing_server.adapters.subscription_repository import (
+    AbstractSubscriptionRepository,
+    SqlAlchemySubscriptionRepository,
+)
 from billing_server.domain.errors import Unavailable
 
 

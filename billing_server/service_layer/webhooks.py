@@ -23,15 +23,19 @@ The rules, each in one place:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.adapters import stripe_events
 from billing_server.adapters.event_inbox import StoredEvent
+from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.domain.errors import InvalidArgument, Unavailable
-from billing_server.domain.event_batches import PendingEvent, plan_batch
+from billing_server.domain.event_batches import BatchPlan, PendingEvent, plan_batch
 from billing_server.domain.events import EventKind
 from billing_server.domain.payments import PaymentFact
 from billing_server.service_layer.dependencies import Dependencies
@@ -44,7 +48,7 @@ from billing_server.service_layer.event_accounts import (
 from billing_server.service_layer.event_outcomes import Outcomes, Pending, first_customer, settle
 from billing_server.service_layer.ingest import type_label
 from billing_server.service_layer.linking import link_customer
-from billing_server.service_layer.recording import Recorded, record_observation
+from billing_server.service_layer.recording import Observed, Recorded, record_observations
 from billing_server.service_layer.stripe_questions import Answers, Question, ask
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 
@@ -53,6 +57,9 @@ log = logging.getLogger(__name__)
 # Asking Stripe again settles a race with a concurrent write; past this
 # many rounds the subscription is left for a later attempt.
 MAX_ROUNDS = 4
+# Subscriptions applied in one transaction: a transaction costs about the
+# same for one as for dozens.
+BATCH_SUBJECTS = 64
 _PAYMENTS = {EventKind.PAYMENT_SUCCEEDED: True, EventKind.PAYMENT_FAILED: False}
 
 
@@ -80,31 +87,29 @@ class Claims:
 
 
 def apply_next(deps: Dependencies, claims: Claims) -> bool:
-    """Applies the pending events of one due subscription; False when none is due."""
-    answers = Answers()
+    """Applies the due events of up to BATCH_SUBJECTS subscriptions in one
+    transaction, then, one at a time, those that need Stripe asked first.
+    False when nothing is due."""
     with deps.uow(write=True) as uow:
-        subject = _claim(uow, deps.clock(), claims)
-        if subject is None:
+        subjects = _claim(uow, deps.clock(), claims)
+        if not subjects:
             uow.commit()  # events read again from their payload, if any
             return False
         try:
-            question = _guarded(deps, subject, lambda: _round(deps, uow, subject, answers))
+            questions = _apply_batch(deps, uow, subjects)
         except BaseException:
-            claims.release(subject)
+            for subject in subjects:
+                claims.release(subject)
             raise
-    try:
-        for _ in range(MAX_ROUNDS - 1):
-            if question is None or not ask(deps, subject, question, answers):
-                return True
-            with deps.uow(write=True) as uow:
-                if not uow.events.lock_subject(subject):
-                    return True  # another replica took it over meanwhile
-                question = _guarded(deps, subject, lambda: _round(deps, uow, subject, answers))
-        if question is not None:
-            settle(deps, subject, "failed", error="the subscription kept changing; retry later")
-        return True
-    finally:
-        claims.release(subject)
+    for subject in subjects:
+        if subject not in questions:
+            claims.release(subject)
+    for subject, question in questions.items():
+        try:
+            _ask_and_apply(deps, subject, question)
+        finally:
+            claims.release(subject)
+    return True
 
 
 def apply_all_due(deps: Dependencies, limit: int | None = None) -> int:
@@ -116,19 +121,51 @@ def apply_all_due(deps: Dependencies, limit: int | None = None) -> int:
     return done
 
 
-def _claim(uow: AbstractUnitOfWork, now: datetime, claims: Claims) -> str | None:
-    skip = claims.held()
-    while (due := uow.events.next_due(now, skip)) is not None:
-        if due.subject_id is None:
-            _read_again(uow, due, now)
-            continue
-        subject = due.subject_id
-        if claims.take(subject):
-            if uow.events.lock_subject(subject):
-                return subject
-            claims.release(subject)
-        skip.add(subject)
-    return None
+def _claim(uow: AbstractUnitOfWork, now: datetime, claims: Claims) -> list[str]:
+    for stored in uow.events.due_without_subject(now, BATCH_SUBJECTS):
+        _read_again(uow, stored, now)
+    due = uow.events.claim_due(now, claims.held(), BATCH_SUBJECTS)
+    return [subject for subject in due if claims.take(subject)]
+
+
+def _apply_batch(
+    deps: Dependencies, uow: AbstractUnitOfWork, subjects: list[str]
+) -> dict[str, Question]:
+    """The subjects' events in this transaction, committed; on a failure
+    other than the database's, each subject again on its own, so that one
+    cannot hold up the others."""
+    try:
+        return _round(deps, uow, subjects, {})
+    except Unavailable:
+        raise
+    except Exception:
+        log.exception("applying %d subscriptions together failed; one at a time", len(subjects))
+        uow.rollback()
+    questions = {}
+    for subject in subjects:
+        asked = _guarded(deps, subject, functools.partial(_round_alone, deps, subject, Answers()))
+        if asked is not None:
+            questions[subject] = asked
+    return questions
+
+
+def _ask_and_apply(deps: Dependencies, subject: str, question: Question) -> None:
+    answers = Answers()
+    for _ in range(MAX_ROUNDS - 1):
+        if not ask(deps, subject, question, answers):
+            return
+        asked = _guarded(deps, subject, lambda: _round_alone(deps, subject, answers))
+        if asked is None:
+            return
+        question = asked
+    settle(deps, subject, "failed", error="the subscription kept changing; retry later")
+
+
+def _round_alone(deps: Dependencies, subject: str, answers: Answers) -> Question | None:
+    with deps.uow(write=True) as uow:
+        if not uow.events.lock_subject(subject):
+            return None  # another replica took it over meanwhile
+        return _round(deps, uow, [subject], {subject: answers}).get(subject)
 
 
 def _read_again(uow: AbstractUnitOfWork, stored: StoredEvent, now: datetime) -> None:
@@ -150,45 +187,80 @@ def _read_again(uow: AbstractUnitOfWork, stored: StoredEvent, now: datetime) -> 
     )
 
 
+@dataclass
+class _Ready:
+    """A subject whose events can be applied in this round."""
+
+    subject: str
+    events: list[Pending]
+    plan: BatchPlan
+    recorded: RecordedSubscription | None
+    account: str | None = None
+
+
 def _round(
-    deps: Dependencies, uow: AbstractUnitOfWork, subject: str, answers: Answers
-) -> Question | None:
-    """One attempt at the subject's pending events; commits unless Stripe must be asked."""
+    deps: Dependencies,
+    uow: AbstractUnitOfWork,
+    subjects: list[str],
+    answers: dict[str, Answers],
+) -> dict[str, Question]:
+    """One attempt at the subjects' pending events: everything that can be
+    decided from what is known is written and committed; the others are left
+    as they are, with the question that would settle them."""
     now = deps.clock()
-    events, outcomes = _pending(uow, subject)
-    newest = events[-1] if events else None
-    label = type_label(newest.stored.type) if newest else "events"
-    with deps.telemetry.span(
+    outcomes = Outcomes()
+    questions: dict[str, Question] = {}
+    pending = uow.events.pending_for_all(subjects)
+    recorded = uow.subscriptions.recorded([s for s in subjects if s.startswith("sub_")])
+    ready: list[_Ready] = []
+    for subject in subjects:
+        events = _read(pending.get(subject, []), outcomes)
+        known = answers.get(subject, Answers())
+        if not events:
+            continue
+        with _span(deps, events):
+            if not subject.startswith("sub_"):
+                asked = _resolve(uow, subject, events, known, outcomes)
+            else:
+                asked, decided = _plan(uow, subject, events, recorded.get(subject), known, outcomes)
+                if decided is not None:
+                    ready.append(decided)
+        if asked is not None:
+            questions[subject] = asked
+
+    _find_accounts(uow, ready, answers, questions, outcomes, now)
+    conflicts = _record(deps, uow, [r for r in ready if r.account is not None], outcomes, now)
+    for item in conflicts:
+        questions[item.subject] = Question(
+            "subscription", item.subject, frozenset(e.id for e in item.events)
+        )
+    outcomes.write(uow, now)
+    uow.commit()
+    outcomes.report(deps, now)
+    return questions
+
+
+def _read(stored: list[StoredEvent], outcomes: Outcomes) -> list[Pending]:
+    events: list[Pending] = []
+    for row in stored:
+        try:
+            event = stripe_events.read_stored(row.payload)
+        except (InvalidArgument, ValueError, KeyError, TypeError):
+            outcomes.rejected["PAYLOAD_UNREADABLE"].append(Pending(row, EventKind.OTHER, None))
+            continue
+        events.append(Pending(row, event.kind, event.state))
+    events.sort(key=lambda e: (e.stored.created, e.stored.received_at))
+    return events
+
+
+def _span(deps: Dependencies, events: list[Pending]) -> AbstractContextManager[None]:
+    newest = events[-1].stored
+    label = type_label(newest.type)
+    return deps.telemetry.span(
         f"apply {label}",
         {"stripe.event_type": label, "stripe.events": str(len(events))},
-        parent=newest.stored.traceparent if newest else None,
-    ):
-        if events and not subject.startswith("sub_"):
-            question = _resolve(uow, subject, events, answers, outcomes)
-        elif events:
-            question = _apply(deps, uow, subject, events, answers, outcomes, now)
-        else:
-            question = None
-        if question is not None:
-            return question
-        outcomes.write(uow, now)
-        uow.commit()
-    outcomes.report(deps, now)
-    return None
-
-
-def _pending(uow: AbstractUnitOfWork, subject: str) -> tuple[list[Pending], Outcomes]:
-    outcomes = Outcomes()
-    events: list[Pending] = []
-    for stored in uow.events.pending_for(subject):
-        try:
-            event = stripe_events.read_event(stored.payload)
-        except InvalidArgument:
-            outcomes.rejected["PAYLOAD_UNREADABLE"].append(Pending(stored, EventKind.OTHER, None))
-            continue
-        events.append(Pending(stored, event.kind, event.state))
-    events.sort(key=lambda e: (e.stored.created, e.stored.received_at))
-    return events, outcomes
+        parent=newest.traceparent,
+    )
 
 
 def _resolve(
@@ -219,16 +291,14 @@ def _resolve(
     return None
 
 
-def _apply(
-    deps: Dependencies,
+def _plan(
     uow: AbstractUnitOfWork,
     subject: str,
     events: list[Pending],
+    recorded: RecordedSubscription | None,
     answers: Answers,
     outcomes: Outcomes,
-    now: datetime,
-) -> Question | None:
-    recorded = uow.subscriptions.recorded(subject)
+) -> tuple[Question | None, _Ready | None]:
     events = without_foreign_checkouts(uow, recorded, events, outcomes)
     plan = plan_batch(
         [PendingEvent(e.id, e.stored.created, e.state) for e in events],
@@ -236,48 +306,81 @@ def _apply(
         answers.fetched,
     )
     if plan.needs_fetch:
-        return Question("subscription", subject, frozenset(e.id for e in events))
+        return Question("subscription", subject, frozenset(e.id for e in events)), None
     if not events:
-        return None
-    account = known_account(uow, recorded, plan.state, events)
-    customer = plan.state.customer_id if plan.state else first_customer(events)
-    if account is None and customer is not None:
-        if customer not in answers.customers:
-            return Question("customer", customer)
-        account = valid_account(answers.customers[customer])
-    if account is None:
-        defer(uow, events, customer, now, outcomes)
-        return None
+        return None, None
+    return None, _Ready(subject, events, plan, recorded)
 
-    for event in events:
-        hint, linked = event.stored.account_hint, event.stored.customer_id
-        if event.kind is EventKind.CHECKOUT_COMPLETED and hint == account and linked:
-            link_customer(uow, account, linked, now)
-    payments = [
-        PaymentFact(e.stored.created, succeeded=_PAYMENTS[e.kind])
-        for e in events
-        if e.kind in _PAYMENTS
-    ]
-    if plan.state is not None or payments:
-        recorded_as, _ = record_observation(
-            uow,
-            deps.catalog,
-            subject,
-            account_id=account,
-            snapshot=plan.state,
-            observation=plan.observation,
-            payments=payments,
-            now=now,
-            telemetry=deps.telemetry,
+
+def _find_accounts(
+    uow: AbstractUnitOfWork,
+    ready: list[_Ready],
+    answers: dict[str, Answers],
+    questions: dict[str, Question],
+    outcomes: Outcomes,
+    now: datetime,
+) -> None:
+    """Sets each subject's account, from what is known here (one query for
+    the customers of all of them); defers those Stripe cannot name either."""
+    customers = {r.subject: _customer(r) for r in ready}
+    linked = uow.accounts.accounts_for_customers({c for c in customers.values() if c})
+    for item in ready:
+        customer = customers[item.subject]
+        item.account = known_account(item.recorded, item.plan.state, item.events) or (
+            linked.get(customer) if customer else None
         )
+        if item.account is not None or customer is None:
+            if item.account is None:
+                defer(uow, item.events, customer, now, outcomes)
+            continue
+        known = answers.get(item.subject, Answers())
+        if customer not in known.customers:
+            questions[item.subject] = Question("customer", customer)
+            continue
+        item.account = valid_account(known.customers[customer])
+        if item.account is None:
+            defer(uow, item.events, customer, now, outcomes)
+
+
+def _record(
+    deps: Dependencies,
+    uow: AbstractUnitOfWork,
+    ready: list[_Ready],
+    outcomes: Outcomes,
+    now: datetime,
+) -> list[_Ready]:
+    """Writes the state the ready subjects' events lead to; returns those
+    whose live snapshot raced with another write: they are asked again."""
+    seen = []
+    for item in ready:
+        assert item.account is not None
+        for event in item.events:
+            hint, customer = event.stored.account_hint, event.stored.customer_id
+            if event.kind is EventKind.CHECKOUT_COMPLETED and hint == item.account and customer:
+                link_customer(uow, item.account, customer, now)
+        payments = [
+            PaymentFact(e.stored.created, succeeded=_PAYMENTS[e.kind])
+            for e in item.events
+            if e.kind in _PAYMENTS
+        ]
+        seen.append(
+            Observed(item.subject, item.account, item.plan.state, item.plan.observation, payments)
+        )
+    results = record_observations(uow, deps.catalog, seen, now=now, telemetry=deps.telemetry)
+    conflicts = []
+    for item, (recorded_as, _) in zip(ready, results, strict=True):
         if recorded_as is Recorded.CONFLICT:
-            answers.fetched = None
-            return Question("subscription", subject, frozenset(e.id for e in events))
-    by_id = {e.id: e for e in events}
-    for event_id, outcome in plan.outcomes.items():
-        outcomes.processed[outcome.value].append(by_id[event_id])
-    outcomes.payment_failures += sum(e.kind is EventKind.PAYMENT_FAILED for e in events)
-    return None
+            conflicts.append(item)
+            continue
+        by_id = {e.id: e for e in item.events}
+        for event_id, outcome in item.plan.outcomes.items():
+            outcomes.processed[outcome.value].append(by_id[event_id])
+        outcomes.payment_failures += sum(e.kind is EventKind.PAYMENT_FAILED for e in item.events)
+    return conflicts
+
+
+def _customer(item: _Ready) -> str | None:
+    return item.plan.state.customer_id if item.plan.state else first_customer(item.events)
 
 
 def _guarded(

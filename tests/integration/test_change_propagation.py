@@ -71,8 +71,8 @@ def listener(database_url: str) -> Iterator[tuple[ChangeListener, Heard]]:
 
 def bump(app: Application, account_id: str, *, commit: bool = True) -> None:
     with app.deps.uow(write=True) as uow:
-        uow.accounts.ensure(account_id, app.deps.clock())
-        uow.accounts.bump_state(account_id, app.deps.clock())
+        uow.accounts.ensure([account_id], app.deps.clock())
+        uow.accounts.bump_state([account_id], app.deps.clock())
         if commit:
             uow.commit()
 
