@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,17 +83,36 @@ def retry_events(
     return ids
 
 
-def apply_in_process(deps: Dependencies, event_ids: Collection[str], limit: int) -> ApplyReport:
+def apply_in_process(
+    deps: Dependencies,
+    event_ids: Collection[str],
+    limit: int,
+    *,
+    wait_s: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyReport:
     """Applies what is due here and now (a command's own applier), and reports
-    where `event_ids` stand afterwards."""
-    batches = apply_all_due(deps, limit)
+    where `event_ids` stand afterwards. A running server's applier may have
+    taken some of them: their outcome is waited for, up to `wait_s`."""
+    give_up_at = clock() + wait_s
+    batches = 0
+    while True:
+        batches += apply_all_due(deps, limit)
+        statuses = _statuses(deps, event_ids)
+        if statuses.get("received", 0) == 0 or clock() >= give_up_at:
+            return ApplyReport(batches, statuses)
+        sleep(0.2)
+
+
+def _statuses(deps: Dependencies, event_ids: Collection[str]) -> dict[str, int]:
     statuses: dict[str, int] = {}
     with deps.uow() as uow:
         for event_id in event_ids:
             stored = uow.events.get(event_id)
             if stored is not None:
                 statuses[stored.status] = statuses.get(stored.status, 0) + 1
-    return ApplyReport(batches, statuses)
+    return statuses
 
 
 def list_events(deps: Dependencies, statuses: Collection[str], limit: int) -> list[StoredEvent]:
