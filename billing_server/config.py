@@ -144,7 +144,7 @@ class Settings:
                 "PAYMENTSVC_MAINTENANCE_INTERVAL", 3600.0, allow_zero=True
             ),
             stripe_requests_per_second=reader.number("PAYMENTSVC_STRIPE_RATE", 20.0),
-            applier_threads=reader.integer("PAYMENTSVC_APPLIER_THREADS", 4),
+            applier_threads=reader.integer("PAYMENTSVC_APPLIER_THREADS", 2),
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),

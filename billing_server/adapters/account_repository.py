@@ -9,8 +9,9 @@ from __future__ import annotations
 import abc
 from collections.abc import Collection
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +21,9 @@ from billing_server.domain.subscriptions import AccountState
 
 # PostgreSQL NOTIFY channel of account changes: "<account_id> <state_version>".
 CHANGES_CHANNEL = "paymentsvc_account_changes"
+
+# Bulk writes go to the table itself: the ORM's bulk path costs more per row.
+_ACCOUNTS = cast(Table, AccountRow.__table__)
 
 
 class AbstractAccountRepository(abc.ABC):
@@ -81,7 +85,7 @@ class SqlAlchemyAccountRepository(AbstractAccountRepository):
             return
         insert = postgresql.insert if self._postgres else sqlite.insert
         self.session.execute(
-            insert(AccountRow).on_conflict_do_nothing(index_elements=["account_id"]),
+            insert(_ACCOUNTS).on_conflict_do_nothing(index_elements=["account_id"]),
             [
                 {"account_id": a, "state_version": 0, "created_at": now}
                 for a in sorted(set(account_ids))
@@ -94,9 +98,10 @@ class SqlAlchemyAccountRepository(AbstractAccountRepository):
         )
 
     def attach_customer(self, account_id: str, customer_id: str) -> str:
+        columns = _ACCOUNTS.c
         self.session.execute(
-            update(AccountRow)
-            .where(AccountRow.account_id == account_id, AccountRow.stripe_customer_id.is_(None))
+            update(_ACCOUNTS)
+            .where(columns.account_id == account_id, columns.stripe_customer_id.is_(None))
             .values(stripe_customer_id=customer_id)
         )
         linked = self.customer_id(account_id)
@@ -127,11 +132,12 @@ class SqlAlchemyAccountRepository(AbstractAccountRepository):
     def bump_state(self, account_ids: Collection[str], now: datetime) -> None:
         if not account_ids:
             return
+        columns = _ACCOUNTS.c
         versions = self.session.execute(
-            update(AccountRow)
-            .where(AccountRow.account_id.in_(sorted(set(account_ids))))
-            .values(state_version=AccountRow.state_version + 1, state_updated_at=now)
-            .returning(AccountRow.account_id, AccountRow.state_version)
+            update(_ACCOUNTS)
+            .where(columns.account_id.in_(sorted(set(account_ids))))
+            .values(state_version=columns.state_version + 1, state_updated_at=now)
+            .returning(columns.account_id, columns.state_version)
         ).all()
         bumped = {str(account): int(version) for account, version in versions}
         self.changed.update(bumped)

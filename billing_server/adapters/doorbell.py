@@ -2,7 +2,8 @@
 
 A worker notes the bell's count before it looks for work; if it finds none,
 it waits for the count to move past the one it noted. A ring that came
-while it looked is therefore not lost.
+while it looked is therefore not lost. A ring wakes one waiting worker: the
+one that finds more work than it takes rings again for the next.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ class Doorbell:
         return self._rings
 
     def ring(self) -> None:
+        with self._condition:
+            self._rings += 1
+            self._condition.notify()
+
+    def ring_all(self) -> None:
         with self._condition:
             self._rings += 1
             self._condition.notify_all()

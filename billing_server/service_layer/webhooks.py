@@ -86,15 +86,14 @@ class Claims:
             self._held.discard(subject_id)
 
 
-def apply_next(deps: Dependencies, claims: Claims) -> bool:
+def apply_next(deps: Dependencies, claims: Claims) -> int:
     """Applies the due events of up to BATCH_SUBJECTS subscriptions in one
     transaction, then, one at a time, those that need Stripe asked first.
-    False when nothing is due."""
+    Returns how many subscriptions it took (0: nothing was due)."""
     with deps.uow(write=True) as uow:
         subjects = _claim(uow, deps.clock(), claims)
         if not subjects:
-            uow.commit()  # events read again from their payload, if any
-            return False
+            return 0
         try:
             questions = _apply_batch(deps, uow, subjects)
         except BaseException:
@@ -109,11 +108,12 @@ def apply_next(deps: Dependencies, claims: Claims) -> bool:
             _ask_and_apply(deps, subject, question)
         finally:
             claims.release(subject)
-    return True
+    return len(subjects)
 
 
 def apply_all_due(deps: Dependencies, limit: int | None = None) -> int:
     """Applies due events in this process until none is left (commands, tests)."""
+    read_stored_without_subject(deps)
     claims = Claims()
     done = 0
     while (limit is None or done < limit) and apply_next(deps, claims):
@@ -121,9 +121,23 @@ def apply_all_due(deps: Dependencies, limit: int | None = None) -> int:
     return done
 
 
+def read_stored_without_subject(deps: Dependencies) -> int:
+    """Events stored by a release that did not record their subject: their
+    payloads are read again, once, so that the applier can claim them."""
+    read = 0
+    while True:
+        with deps.uow(write=True) as uow:
+            now = deps.clock()
+            found = uow.events.due_without_subject(now, BATCH_SUBJECTS)
+            for stored in found:
+                _read_again(uow, stored, now)
+            uow.commit()
+        read += len(found)
+        if len(found) < BATCH_SUBJECTS:
+            return read
+
+
 def _claim(uow: AbstractUnitOfWork, now: datetime, claims: Claims) -> list[str]:
-    for stored in uow.events.due_without_subject(now, BATCH_SUBJECTS):
-        _read_again(uow, stored, now)
     due = uow.events.claim_due(now, claims.held(), BATCH_SUBJECTS)
     return [subject for subject in due if claims.take(subject)]
 
