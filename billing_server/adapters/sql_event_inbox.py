@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Row, Table, delete, func, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing_server.adapters import subscription_locks
@@ -46,17 +46,23 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         rows = {event.id: _new_row(event, traceparent, now) for event, traceparent in events}
         if not rows:
             return []
-        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
-        statement = (
-            dialect_insert(_EVENTS)
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(_EVENTS.c.event_id, _EVENTS.c.status)
-        )
-        # Parameters apart from the statement: compiled once, sent as one batch.
-        found = self.session.execute(statement, list(rows.values())).all()
+        if self._postgres:
+            # One statement for the batch: insert, and ring every replica's
+            # applier (once) when anything due was stored.
+            columns = {name: [row[name] for row in rows.values()] for name in _STORED_TYPES}
+            found = self.session.execute(
+                _POSTGRES_STORE, {**columns, "channel": EVENTS_CHANNEL}
+            ).all()
+        else:
+            statement = (
+                sqlite.insert(_EVENTS)
+                .on_conflict_do_nothing(index_elements=["event_id"])
+                .returning(_EVENTS.c.event_id, _EVENTS.c.status)
+            )
+            found = self.session.execute(statement, list(rows.values())).all()
         inserted = {str(i): str(s) for i, s in found}
         if any(status == "received" for status in inserted.values()):
-            self._note_due()
+            self.made_due = True
         # A second copy within the same batch is a duplicate like any other.
         first_of: set[str] = set()
         stored: list[bool] = []
@@ -292,6 +298,33 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         if self._postgres:
             # Heard by every replica's listener when, and only if, this commits.
             self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, "")))
+
+
+# The stored columns with their PostgreSQL types, for the arrays the insert unnests.
+_STORED_TYPES = {
+    "event_id": "text",
+    "type": "text",
+    "created_at": "timestamptz",
+    "api_version": "text",
+    "payload": "text",
+    "status": "text",
+    "outcome": "text",
+    "attempts": "integer",
+    "subject_id": "text",
+    "customer_id": "text",
+    "account_hint": "text",
+    "next_attempt_at": "timestamptz",
+    "traceparent": "text",
+    "received_at": "timestamptz",
+    "processed_at": "timestamptz",
+}
+_POSTGRES_STORE = text(
+    f"WITH stored AS (INSERT INTO stripe_events ({', '.join(_STORED_TYPES)}) "
+    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _STORED_TYPES.items())})"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, status),"
+    " rung AS (SELECT pg_notify(:channel, '') FROM stored WHERE status = 'received' LIMIT 1)"
+    " SELECT stored.event_id, stored.status FROM stored LEFT JOIN rung ON true"
+)
 
 
 def _new_row(event: InboundEvent, traceparent: str | None, now: datetime) -> dict[str, Any]:
