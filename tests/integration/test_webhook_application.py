@@ -19,7 +19,11 @@ from billing_server.domain.errors import Unavailable
 from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer import checking, queries
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.event_recovery import replay_missed_events, retry_events
+from billing_server.service_layer.event_recovery import (
+    event_backlog,
+    replay_missed_events,
+    retry_events,
+)
 from billing_server.service_layer.ingest import IngestOutcome
 from billing_server.service_layer.webhooks import apply_all_due
 from tests import stripe_payloads as stripe
@@ -600,3 +604,16 @@ def test_a_shuffled_stream_ends_where_the_ordered_one_does(
             obj["cancel_at_period_end"],
             expected_plan,
         ), account
+
+
+def test_the_backlog_counts_what_waits_and_for_how_long(
+    deps: Dependencies, ids: tuple[str, str]
+) -> None:
+    nobody = stripe.subscription(*ids, period_start=T0)  # no account anywhere
+    deliver_and_apply(deps, stripe.event("customer.subscription.created", nobody, T0))
+    now = event_backlog(deps)
+    assert now.pending["deferred"] >= 1
+    assert now.oldest_received_at is not None
+    two_days_on = dataclasses.replace(deps, clock=lambda: datetime.now(UTC) + timedelta(days=2))
+    # Deferred for more than a day: counted apart, for the alert.
+    assert event_backlog(two_days_on).overdue >= now.overdue + 1

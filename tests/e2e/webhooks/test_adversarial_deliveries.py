@@ -110,6 +110,14 @@ def stored_status(stack: WebhookStack, payload: bytes) -> tuple[str, str | None]
         engine.dispose()
 
 
+def rejections(stack: WebhookStack, reason: str) -> float:
+    """The server's count of events rejected for `reason`."""
+    metrics = httpx.get(stack.server.metrics_url, timeout=5).text
+    line = f'paymentsvc_webhook_events_rejected_total{{reason="{reason}"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
 def accounts(stack: WebhookStack, count: int) -> list[tuple[str, str]]:
     """Paid subscriptions, recorded through the emulator's own webhooks."""
     made = [f"acct_adv_{uuid.uuid4().hex[:10]}" for _ in range(count)]
@@ -217,6 +225,7 @@ def test_a_checkout_with_another_accounts_customer_is_refused_once_and_for_all(
     client = stripe_client(calm)
     customer = str(truth(calm, subscription_id)["customer"])
     intruder = f"acct_adv_{uuid.uuid4().hex[:10]}"
+    rejected_before = rejections(calm, "CUSTOMER_LINKED_ELSEWHERE")
     paid_checkout(client, calm.control, intruder, customer)
     flushed(calm)  # every delivery answered 2xx: Stripe has nothing to retry
     summary = calm.control.deliveries()["summary"]
@@ -233,6 +242,7 @@ def test_a_checkout_with_another_accounts_customer_is_refused_once_and_for_all(
     finally:
         engine.dispose()
     assert tuple(refused) == ("rejected", "CUSTOMER_LINKED_ELSEWHERE")
+    assert rejections(calm, "CUSTOMER_LINKED_ELSEWHERE") == rejected_before + 1
     assert not calm.check(intruder).allowed
     assert calm.check(owner).allowed
 
