@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench._processes import Process, free_port, wait_until
+from bench._webhook_events import WEBHOOK_SECRET
 from billing_server.adapters.tokens import Scope, issue_token
 
 JWT_KEY = "bench-only-jwt-signing-key-0123456789abcdef"
@@ -26,9 +27,17 @@ def bearer(scopes: Iterable[Scope]) -> tuple[tuple[str, str], ...]:
 
 
 def start_billing_server(
-    database_url: str, extra_env: Mapping[str, str] | None = None
+    database_url: str,
+    extra_env: Mapping[str, str] | None = None,
+    *,
+    stripe_api_base: str | None = None,
 ) -> tuple[Process, str]:
-    """billing-server on a free loopback port, SERVING; (process, target)."""
+    """billing-server on a free loopback port, SERVING; (process, target).
+
+    It talks to the Stripe emulator at `stripe_api_base` when given; else to
+    a closed port, so that a call to Stripe fails at once and shows up as an
+    error where nothing measured should call it.
+    """
     target = f"127.0.0.1:{free_port()}"
     env = {
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -36,15 +45,15 @@ def start_billing_server(
         "PAYMENTSVC_GRPC_ADDRESS": target,
         "PAYMENTSVC_METRICS_ADDRESS": "",
         "PAYMENTSVC_RATE_LIMITS": NO_THROTTLE,
-        # Nothing measured here calls Stripe: a closed port makes any call
-        # that does fail at once and show up as an error.
-        "PAYMENTSVC_STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
+        "PAYMENTSVC_STRIPE_API_BASE": stripe_api_base or f"http://127.0.0.1:{free_port()}",
+        # The server verifies every forwarded delivery's signature itself.
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         **(extra_env or {}),
     }
     process = Process.script("billing-server", env)
     try:
         wait_until(lambda: process.running() and _serving(target), 60, "billing-server")
-    except Exception:
+    except BaseException:  # Ctrl-C while it starts, too
         process.stop()
         raise
     return process, target

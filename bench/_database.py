@@ -44,6 +44,14 @@ def recreate_sqlite(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def recreate(url: str) -> None:
+    """An empty database at `url`, whichever kind it is."""
+    if url.startswith("sqlite"):
+        recreate_sqlite(Path(str(make_url(url).database)))
+    else:
+        recreate_postgres(url)
+
+
 def migrate(url: str) -> None:
     done = subprocess.run(
         [*script_argv("billing-admin"), "migrate"],

@@ -23,6 +23,10 @@ from bench._grpc_load import pool_pids
 from bench._stats import Summary
 
 _SPAWN_LEAD_S = 1.5
+# What webhook-gateway's 200 says it did ("stored", "duplicate", "ignored"),
+# as small codes; the bare endpoint's 200 says nothing (code 0).
+OUTCOMES = ("", "stored", "duplicate", "ignored")
+_OUTCOME_KEY = b'"outcome":"'
 
 
 class BodySource(Protocol):
@@ -52,6 +56,7 @@ class HttpResult:
     statuses: dict[str, int] = field(default_factory=dict)  # whole run, warm-up included
     failed_in_window: int = 0
     ok_indices: bytes = b""  # array('q'): every request answered 200
+    ok_outcomes: bytes = b""  # array('b'), OUTCOMES codes, in step with ok_indices
     sent: int = 0
 
 
@@ -60,8 +65,13 @@ class HttpRun:
     summary: Summary
     statuses: dict[str, int]
     ok_indices: list[int]
+    # What each 200 of ok_indices said (OUTCOMES), in the same order.
+    ok_outcomes: list[str]
     sent: int
     cpu: CpuShares
+    # Seconds measured: the duration, or less when every request was sent
+    # and answered before it ended (HttpLoad.max_requests).
+    elapsed_s: float
 
 
 def run_http_load(label: str, loads: Sequence[HttpLoad], watch: Mapping[int, str]) -> HttpRun:
@@ -72,23 +82,28 @@ def run_http_load(label: str, loads: Sequence[HttpLoad], watch: Mapping[int, str
         time.sleep(max(0.0, start_at + loads[0].warmup_s - time.time()))
         cpu = CpuWindow()
         opened = time.monotonic()
+        # Returns early when every process ran out of requests.
         wait(futures, timeout=loads[0].duration_s)
-        shares = cpu.close(watch, pool_pids(pool), time.monotonic() - opened)
+        elapsed = min(time.monotonic() - opened, loads[0].duration_s)
+        shares = cpu.close(watch, pool_pids(pool), elapsed)
         results = [f.result() for f in futures]
     latencies: list[float] = []
     ok: list[int] = []
+    outcomes: list[str] = []
     statuses: Counter[str] = Counter()
     for r in results:
         latencies.extend(array.array("d", r.latencies))
         ok.extend(array.array("q", r.ok_indices))
+        outcomes.extend(OUTCOMES[code] for code in array.array("b", r.ok_outcomes))
         statuses.update(r.statuses)
-    duration = loads[0].duration_s
     return HttpRun(
-        Summary.of(label, latencies, sum(r.failed_in_window for r in results), duration),
+        Summary.of(label, latencies, sum(r.failed_in_window for r in results), elapsed),
         dict(statuses),
         ok,
+        outcomes,
         sum(r.sent for r in results),
         shares,
+        elapsed,
     )
 
 
@@ -101,6 +116,7 @@ async def _drive(load: HttpLoad, start_at: float) -> HttpResult:
     result = HttpResult()
     latencies = array.array("d")
     ok = array.array("q")
+    ok_outcomes = array.array("b")
     statuses: Counter[str] = Counter()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     measure_from = time.perf_counter() + load.warmup_s
@@ -125,13 +141,14 @@ async def _drive(load: HttpLoad, start_at: float) -> HttpResult:
                 started = time.perf_counter()
                 try:
                     writer.write(request)
-                    status, close = await _read_response(reader)
+                    status, close, answer = await read_response(reader)
                 except (ConnectionError, asyncio.IncompleteReadError):
-                    status, close = "conn-error", True
+                    status, close, answer = "conn-error", True, b""
                 done = time.perf_counter()
                 statuses[status] += 1
                 if status == "200":
                     ok.append(index)
+                    ok_outcomes.append(outcome_code(answer))
                 if measure_from <= done <= measure_until:
                     if status.startswith("2"):
                         latencies.append(done - started)
@@ -146,12 +163,23 @@ async def _drive(load: HttpLoad, start_at: float) -> HttpResult:
     await asyncio.gather(*(one_connection() for _ in range(load.connections)))
     result.latencies = latencies.tobytes()
     result.ok_indices = ok.tobytes()
+    result.ok_outcomes = ok_outcomes.tobytes()
     result.statuses = dict(statuses)
     return result
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
-    """The status code, and whether the server closes the connection."""
+def outcome_code(answer: bytes) -> int:
+    """The OUTCOMES code of a 200's JSON body, found without parsing it."""
+    at = answer.find(_OUTCOME_KEY)
+    if at < 0:
+        return 0
+    start = at + len(_OUTCOME_KEY)
+    word = answer[start : answer.find(b'"', start)].decode()
+    return OUTCOMES.index(word) if word in OUTCOMES else 0
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[str, bool, bytes]:
+    """The status code, whether the server closes the connection, and the body."""
     status_line = await reader.readline()
     if not status_line:
         raise asyncio.IncompleteReadError(b"", None)
@@ -165,5 +193,4 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[str, bool]:
             length = int(value)
         elif name == b"connection" and value.strip().lower() == b"close":
             close = True
-    await reader.readexactly(length)
-    return status, close
+    return status, close, await reader.readexactly(length)

@@ -30,14 +30,14 @@ class PgActivity:
         row = rows(url, _QUERY.format(make_url(url).database))[0]
         return cls(int(row[0]), int(row[1]), int(row[2]))
 
-    def since(self, before: PgActivity, calls: int, what: str) -> str:
+    def since(self, before: PgActivity, calls: int, what: str, unit: str = "call") -> str:
         sessions = self.sessions - before.sessions
         commits = self.commits - before.commits
         rollbacks = self.rollbacks - before.rollbacks
         per = max(calls, 1)
         return (
             f"PostgreSQL during {what}: {sessions} sessions opened, "
-            f"{commits / per:.2f} commits and {rollbacks / per:.2f} rollbacks per call"
+            f"{commits / per:.2f} commits and {rollbacks / per:.2f} rollbacks per {unit}"
         )
 
 

@@ -21,8 +21,29 @@ def event_id(run_tag: str, i: int) -> str:
     return f"evt_bench_{run_tag}_{i:08d}"
 
 
+def event_index(event: str) -> int:
+    """i of event_id(run_tag, i)."""
+    return int(event.rsplit("_", 1)[1])
+
+
 def account_of(subscription: int) -> str:
     return f"acct_wh_{subscription:05d}"
+
+
+# Successive events of a subscription differ in status and
+# cancel_at_period_end as well as in period: a subscription left in any
+# state but its newest event's shows.
+_STATUSES = ("active", "past_due", "trialing", "unpaid")
+
+
+@dataclass(frozen=True)
+class EventState:
+    """What event i says its subscription is."""
+
+    subscription_id: str
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: int
 
 
 @dataclass(frozen=True)
@@ -32,7 +53,8 @@ class SignedEvents:
     `created` grows by one second per event, so that every event of a
     subscription is strictly newer than the one before (the server fetches
     from Stripe when two share a second), and each moves the billing period
-    so that applying it really changes the subscription.
+    (and its status and cancel_at_period_end, see `state`) so that applying
+    it really changes the subscription.
     """
 
     run_tag: str
@@ -40,18 +62,39 @@ class SignedEvents:
     base_created: int
     secret: str = WEBHOOK_SECRET
 
+    @property
+    def event_id_prefix(self) -> str:
+        return f"evt_bench_{self.run_tag}_"  # of event_id(run_tag, i)
+
+    @property
+    def subscription_id_prefix(self) -> str:
+        return f"sub_wh_{self.run_tag}_"
+
+    def subscription_id(self, n: int) -> str:
+        return f"{self.subscription_id_prefix}{n:05d}"
+
+    def state(self, i: int) -> EventState:
+        turn = i // self.subscriptions
+        return EventState(
+            self.subscription_id(i % self.subscriptions),
+            _STATUSES[turn % len(_STATUSES)],
+            turn % 3 == 0,
+            self.base_created + i - 3600 + 30 * 86400,
+        )
+
     def __call__(self, i: int) -> tuple[bytes, str]:
         n = i % self.subscriptions
         created = self.base_created + i
         start = created - 3600
-        sub = f"sub_wh_{self.run_tag}_{n:05d}"
+        sub = self.subscription_id(n)
+        state = self.state(i)
         subscription = {
             "id": sub,
             "object": "subscription",
             "customer": f"cus_wh_{self.run_tag}_{n:05d}",
-            "status": "active",
+            "status": state.status,
             "created": self.base_created - 86400,
-            "cancel_at_period_end": False,
+            "cancel_at_period_end": state.cancel_at_period_end,
             "canceled_at": None,
             "ended_at": None,
             "metadata": {"account_id": account_of(n)},
@@ -62,7 +105,7 @@ class SignedEvents:
                         "id": f"si_{sub}",
                         "object": "subscription_item",
                         "current_period_start": start,
-                        "current_period_end": start + 30 * 86400,
+                        "current_period_end": state.current_period_end,
                         "price": {
                             "id": "price_bench_pro",
                             "object": "price",

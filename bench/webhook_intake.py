@@ -1,152 +1,117 @@
-"""End-to-end webhook intake against a bare Starlette endpoint that only checks HMACs.
+"""Webhook intake end to end, in three parts, beside a bare endpoint that only checks HMACs.
 
     .venv/bin/python -m bench.webhook_intake [--duration 15] [--clients 64]
-        [--subscriptions 300] [--sqlite [PATH]]
-        [--database-url postgresql://postgres@127.0.0.1:5432/paymentsvc_bench_webhooks]
+        [--sqlite [PATH]] [--database-url URL] [--skip-sustained] [--skip-burst]
+        [--sustained-rate 1000] [--sustained-seconds 60] [--burst-subscriptions 20000]
 
-First the bare endpoint (bench._hmac_endpoint), then webhook-gateway in front
-of billing-server on a fresh database, both loaded the same way: N keep-alive
-HTTP clients POST signed `customer.subscription.updated` events (distinct
-ids, `created` growing) for the duration. Then the database is checked: every
-event answered 200 must be processed (else lost), and the accounts' state
-versions must have grown once per applied event (more: double-applied).
+webhook-gateway forwards each delivery to billing-server, which stores it
+and answers; its applier threads apply stored events afterwards. Each part
+runs on a fresh database with its own server and gateway:
+
+1. Acknowledgement throughput (bench._ack_throughput): N keep-alive clients
+   post signed `customer.subscription.updated` events for the duration, to
+   the bare Starlette endpoint (bench._hmac_endpoint), then to the gateway.
+   After the drain: lost events, retried events, and whether every
+   subscription holds its newest event's state (order kept).
+2. Sustained load (bench._sustained_load): an open-loop generator at a fixed
+   rate; the stored -> applied lag of every event and billing-server's CPU
+   time per event applied.
+3. Renewal-day burst (bench._renewal_burst): five events for each of S
+   subscriptions, shuffled, a tenth delivered twice, as fast as they are
+   accepted, with a Stripe emulator holding the true final states: time to
+   accept and to drain, peak backlog, duplicates, outcomes, Stripe GETs, and
+   subscriptions whose state differs from the emulator's.
+
+Nothing here asserts on time: it prints figures, and the checks' counts.
 """
 
 from __future__ import annotations
 
 import argparse
-import socket
-import time
-import uuid
 from pathlib import Path
 
-from bench._billing_server import start_billing_server, token
-from bench._database import migrate, recreate_postgres, recreate_sqlite, rows, scalar
-from bench._hmac_endpoint import PATH
-from bench._http_load import HttpLoad, HttpRun, run_http_load
-from bench._pg_activity import PgActivity, settle
-from bench._processes import WORK_DIR, Process, free_port, wait_until
-from bench._provenance import code_under_test
-from bench._stats import ratio_line, table
-from bench._webhook_events import WEBHOOK_SECRET, SignedEvents, event_id
-from billing_server.adapters.tokens import Scope
+from bench._processes import WORK_DIR
+from bench._stats import Summary, ratio_line, table
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/paymentsvc_bench_webhooks"
 DEFAULT_SQLITE = WORK_DIR / "paymentsvc_bench_webhooks.db"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=DEFAULT_URL, help="dropped and recreated")
     parser.add_argument("--sqlite", type=Path, nargs="?", const=DEFAULT_SQLITE)
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per run")
-    parser.add_argument("--clients", type=int, default=64, help="concurrent HTTP connections")
-    parser.add_argument("--subscriptions", type=int, default=300)
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds, part 1")
+    parser.add_argument("--clients", type=int, default=64, help="keep-alive HTTP connections")
+    parser.add_argument("--subscriptions", type=int, default=300, help="parts 1 and 2")
     parser.add_argument("--load-processes", type=int, default=1, help="generator processes")
+    parser.add_argument("--skip-sustained", action="store_true")
+    parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--sustained-rate", type=float, default=1000.0, help="events/s, part 2")
+    parser.add_argument("--sustained-seconds", type=float, default=60.0)
+    parser.add_argument("--burst-subscriptions", type=int, default=20_000, help="part 3")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=3600.0,
+        help="seconds a part waits at most for its backlog to drain (and the burst to be sent)",
+    )
     args = parser.parse_args()
+    # Imported here, not above: the generator processes are spawned, and
+    # import this module again; they need none of this (SQLAlchemy's ORM,
+    # the emulator's app, the stripe library) and start faster without it.
+    from bench._ack_throughput import AckLoad, measure_acknowledgement, measure_bare
+    from bench._provenance import code_under_test
+    from bench._renewal_burst import BurstLoad, measure_burst
+    from bench._sustained_load import SteadyLoad, measure_sustained
+
+    url = f"sqlite:///{args.sqlite}" if args.sqlite else args.database_url
 
     print(code_under_test())
-    bare = _measure_bare(args)
+    print(f"database {url}, {args.clients} keep-alive clients")
+    ack = AckLoad(args.clients, args.duration, args.subscriptions, args.load_processes)
+    _heading(
+        f"1. Acknowledgement throughput ({args.duration:.0f} s, {args.subscriptions} subscriptions)"
+    )
+    bare = measure_bare(ack)
     print(f"bare endpoint: {bare.cpu.line()}")
+    intake, headlines = measure_acknowledgement(url, ack, args.deadline)
+    summaries: list[Summary] = [bare.summary, intake.summary]
+    overview = [ratio_line(intake.summary, bare.summary), *headlines]
 
-    url = recreate_sqlite(args.sqlite) if args.sqlite else args.database_url
-    if not args.sqlite:
-        recreate_postgres(url)
-    migrate(url)
-    run_tag = uuid.uuid4().hex[:8]
-    server, target = start_billing_server(url)
-    try:
-        gateway = _start_gateway(target)
-        before = PgActivity.read(url)
-        try:
-            intake = run_http_load(
-                "webhook intake (e2e)",
-                _loads(args, gateway[1], run_tag),
-                {gateway[0].pid: "webhook-gateway", server.pid: "billing-server"},
-            )
-        finally:
-            gateway[0].stop()
-        print(f"intake: {intake.cpu.line()}")
-        settle()
-        after = PgActivity.read(url)
-        if before and after:
-            print(after.since(before, intake.sent, "the intake run"))
-    finally:
-        server.stop()
-
-    print(f"\n{args.clients} keep-alive clients, {args.duration:.0f} s per run, "
-          f"{args.subscriptions} subscriptions, database {url}")  # fmt: skip
-    print(table([bare.summary, intake.summary], unit="events/s"))
-    print(ratio_line(intake.summary, bare.summary))
-    for run in (bare, intake):
-        print(f"{run.summary.label}: {run.sent} sent, answers {run.statuses}")
-    _check_database(url, run_tag, intake)
-
-
-def _measure_bare(args: argparse.Namespace) -> HttpRun:
-    port = free_port()
-    with Process.module("hmac-endpoint", "bench._hmac_endpoint", "--port", str(port)) as process:
-        wait_until(lambda: process.running() and _listening(port), 20, "bare endpoint")
-        return run_http_load(
-            "bare Starlette HMAC", _loads(args, port, "bare"), {process.pid: "bare endpoint"}
+    if not args.skip_sustained:
+        _heading(
+            f"2. Sustained load ({args.sustained_rate:.0f} events/s for "
+            f"{args.sustained_seconds:.0f} s, open loop)"
         )
+        steady = SteadyLoad(
+            args.sustained_rate,
+            args.sustained_seconds,
+            args.clients,
+            args.subscriptions,
+            args.load_processes,
+        )
+        sustained, headlines = measure_sustained(url, steady, args.deadline)
+        summaries.append(sustained.summary)
+        overview += headlines
+    if not args.skip_burst:
+        n = args.burst_subscriptions
+        _heading(f"3. Renewal-day burst ({n} subscriptions, {n * 5} events + 10% twice)")
+        burst_load = BurstLoad(n, args.clients, args.load_processes)
+        burst, headlines = measure_burst(url, burst_load, args.deadline)
+        summaries.append(burst.summary)
+        overview += headlines
+
+    _heading("Overview (latency: sustained from each request's due time; others from sending)")
+    print(table(summaries, unit="events/s"))
+    for line in overview:
+        print(line)
 
 
-def _start_gateway(billing_target: str) -> tuple[Process, int]:
-    port = free_port()
-    env = {
-        "PAYMENTSVC_BILLING_TOKEN": token("webhook-gateway", [Scope.INGEST]),
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "PAYMENTSVC_BILLING_TARGET": billing_target,
-        "PAYMENTSVC_GATEWAY_HOST": "127.0.0.1",
-        "PAYMENTSVC_GATEWAY_PORT": str(port),
-    }
-    process = Process.script("webhook-gateway", env)
-    try:
-        wait_until(lambda: process.running() and _listening(port), 30, "webhook-gateway")
-    except Exception:
-        process.stop()
-        raise
-    return process, port
-
-
-def _loads(args: argparse.Namespace, port: int, run_tag: str) -> list[HttpLoad]:
-    # Thirty days back leaves room for one `created` second per event.
-    events = SignedEvents(run_tag, args.subscriptions, int(time.time()) - 30 * 86400)
-    p = args.load_processes
-    return [
-        HttpLoad("127.0.0.1", port, PATH, events, args.clients // p + (i < args.clients % p),
-                 args.duration, first=i, stride=p)
-        for i in range(p)
-    ]  # fmt: skip
-
-
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
-
-
-def _check_database(url: str, run_tag: str, run: HttpRun) -> None:
-    stored = rows(url, "SELECT event_id, status, outcome FROM stripe_events")
-    by_status: dict[str, int] = {}
-    for _, status, outcome in stored:
-        key = f"{status}/{outcome}" if outcome else str(status)
-        by_status[key] = by_status.get(key, 0) + 1
-    processed = {str(e) for e, status, _ in stored if status == "processed"}
-    answered = {event_id(run_tag, i) for i in run.ok_indices}
-    lost = len(answered - processed)
-    duplicates = len(stored) - len({e for e, _, _ in stored})
-    applied = sum(1 for _, _, outcome in stored if outcome == "applied")
-    bumps = scalar(url, "SELECT coalesce(sum(state_version), 0) FROM accounts")
-    print(f"\nstripe_events: {len(stored)} rows {by_status}; 200 answers: {len(run.ok_indices)} "
-          f"({len(answered)} distinct)")  # fmt: skip
-    print(f"processed without a 200 (client saw an error, Stripe would redeliver): "
-          f"{len(processed - answered)}")  # fmt: skip
-    print(f"state versions {bumps} vs applied events {applied}")
-    # An event applied twice bumps its account's state version twice.
-    print(f"lost: {lost}, double-applied: {max(0, bumps - applied)}, duplicate rows: {duplicates}")
-    if bumps < applied:
-        print(f"note: {applied - bumps} applied events changed nothing (no state bump)")
+def _heading(text: str) -> None:
+    print(f"\n== {text}", flush=True)
 
 
 if __name__ == "__main__":
