@@ -79,12 +79,11 @@ class AbstractEventInbox(abc.ABC):
         transaction, skipping those in `skip` and those others hold."""
 
     @abc.abstractmethod
-    def pending_for(self, subject_id: str) -> list[StoredEvent]:
-        """Every pending event of the subject, due or not, oldest first."""
-
-    @abc.abstractmethod
     def pending_for_all(self, subject_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
         """Every pending event of each subject, due or not, oldest first."""
+
+    def pending_for(self, subject_id: str) -> list[StoredEvent]:
+        return self.pending_for_all([subject_id])[subject_id]
 
     @abc.abstractmethod
     def finish(
@@ -124,10 +123,9 @@ class AbstractEventInbox(abc.ABC):
         """Makes events deferred for this customer (or subscription) due now."""
 
     @abc.abstractmethod
-    def make_due(
-        self, statuses: Collection[EventStatus], now: datetime, event_ids: Collection[str] = ()
-    ) -> int:
-        """Makes events of these statuses (or just these ids) pending and due now."""
+    def make_due(self, event_ids: Collection[str], now: datetime) -> int:
+        """Makes these events due now, whatever their status: finished ones
+        are taken from the start again."""
 
     @abc.abstractmethod
     def listing(self, statuses: Collection[str], limit: int) -> list[StoredEvent]:

@@ -24,7 +24,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 
-_STOP = object()
+# An item and the future its caller waits on.
+_Entry = tuple[T, Future[R]]
 
 
 class GroupCommit(Generic[T, R]):
@@ -40,7 +41,8 @@ class GroupCommit(Generic[T, R]):
         self._linger_s = linger_s
         self._max_batch = max_batch
         self._name = name
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # None is the writer's signal to stop.
+        self._queue: queue.SimpleQueue[_Entry[T, R] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -74,7 +76,7 @@ class GroupCommit(Generic[T, R]):
         with self._lock:
             self._closed = True
             thread = self._thread
-            self._queue.put(_STOP)
+            self._queue.put(None)
         if thread is not None:
             thread.join(timeout_s)
 
@@ -87,17 +89,17 @@ class GroupCommit(Generic[T, R]):
         lingering = False
         while True:
             first = self._queue.get()
-            if first is _STOP:
+            if first is None:
                 return
             batch = [first]
             stop = self._gather(batch, lingering)
             # Load shows as company in the queue: then it pays to wait for more.
             lingering = len(batch) > 1
-            self._run_batch(batch)  # type: ignore[arg-type]
+            self._run_batch(batch)
             if stop:
                 return
 
-    def _gather(self, batch: list[object], linger: bool) -> bool:
+    def _gather(self, batch: list[_Entry[T, R]], linger: bool) -> bool:
         """Adds what is queued (and, when lingering, what arrives meanwhile)."""
         until = time.monotonic() + (self._linger_s if linger else 0.0)
         while len(batch) < self._max_batch:
@@ -106,12 +108,12 @@ class GroupCommit(Generic[T, R]):
                 item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
                 return False
-            if item is _STOP:
+            if item is None:
                 return True
             batch.append(item)
         return False
 
-    def _run_batch(self, batch: list[tuple[T, Future[R]]]) -> None:
+    def _run_batch(self, batch: list[_Entry[T, R]]) -> None:
         try:
             results = self._run([item for item, _ in batch])
         except Unavailable as exc:

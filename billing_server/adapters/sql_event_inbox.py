@@ -1,12 +1,12 @@
 """The webhook inbox in SQL.
 
 Storing is one idempotent insert (`ON CONFLICT DO NOTHING`). Applying
-starts with a claim: the oldest due event, taken with `FOR UPDATE SKIP
-LOCKED` on PostgreSQL so that every replica can apply at once without
-waiting on one another, then its subscription's lock
-(adapters/subscription_locks.py) and every pending event of that
-subscription. The claim lasts as long as the transaction: a process that
-dies mid-way leaves nothing claimed.
+starts with a claim: the subscriptions of the oldest due events, read with
+`FOR UPDATE SKIP LOCKED` on PostgreSQL so that every replica can apply at
+once without waiting on one another, each then locked
+(adapters/subscription_locks.py) with every pending event of it. The claim
+lasts as long as the transaction: a process that dies mid-way leaves
+nothing claimed.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from billing_server.adapters.event_inbox import (
     StoredEvent,
 )
 from billing_server.adapters.orm import PENDING_EVENT_STATUSES, StripeEventRow
+from billing_server.adapters.unnest_insert import column_arrays, unnest_insert
 from billing_server.domain.events import InboundEvent
 
 # Bulk writes go to the table itself: the ORM's bulk path costs more per row.
@@ -49,7 +50,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         if self._postgres:
             # One statement for the batch: insert, and ring every replica's
             # applier (once) when anything due was stored.
-            columns = {name: [row[name] for row in rows.values()] for name in _STORED_TYPES}
+            columns = column_arrays(_EVENTS, list(rows.values()))
             found = self.session.execute(
                 _POSTGRES_STORE, {**columns, "channel": EVENTS_CHANNEL}
             ).all()
@@ -130,16 +131,6 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             found[str(row.subject_id)].append(_stored(row))
         return found
 
-    def pending_for(self, subject_id: str) -> list[StoredEvent]:
-        query = (
-            select(_EVENTS)
-            .where(_pending(), _EVENTS.c.subject_id == subject_id)
-            .order_by(_EVENTS.c.created_at, _EVENTS.c.received_at)
-        )
-        if self._postgres:
-            query = query.with_for_update()
-        return [_stored(row) for row in self.session.execute(query)]
-
     def finish(
         self,
         event_ids: Collection[str],
@@ -212,34 +203,22 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             self._note_due()
         return count
 
-    def make_due(
-        self, statuses: Collection[EventStatus], now: datetime, event_ids: Collection[str] = ()
-    ) -> int:
-        picked = [_EVENTS.c.event_id.in_(list(event_ids))] if event_ids else []
-        finished = [s for s in statuses if s in ("processed", "rejected")]
-        waiting = [s for s in statuses if s in PENDING_EVENT_STATUSES]
-        count = 0
-        if finished:
-            # Taken from the start again: as if it had just been received.
-            result = self.session.execute(
-                update(_EVENTS)
-                .where(_EVENTS.c.status.in_(finished), *picked)
-                .values(
-                    status="received",
-                    outcome=None,
-                    reason=None,
-                    processed_at=None,
-                    next_attempt_at=now,
-                )
+    def make_due(self, event_ids: Collection[str], now: datetime) -> int:
+        if not event_ids:
+            return 0
+        picked = _EVENTS.c.event_id.in_(list(event_ids))
+        waiting = self.session.execute(
+            update(_EVENTS).where(picked, _pending()).values(next_attempt_at=now)
+        )
+        # A finished event is taken from the start again, as if just received.
+        finished = self.session.execute(
+            update(_EVENTS)
+            .where(picked, _EVENTS.c.status.in_(("processed", "rejected")))
+            .values(
+                status="received", outcome=None, reason=None, processed_at=None, next_attempt_at=now
             )
-            count += int(getattr(result, "rowcount", 0) or 0)
-        if waiting:
-            result = self.session.execute(
-                update(_EVENTS)
-                .where(_EVENTS.c.status.in_(waiting), *picked)
-                .values(next_attempt_at=now)
-            )
-            count += int(getattr(result, "rowcount", 0) or 0)
+        )
+        count = sum(int(getattr(r, "rowcount", 0) or 0) for r in (finished, waiting))
         if count:
             self._note_due()
         return count
@@ -300,27 +279,8 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, "")))
 
 
-# The stored columns with their PostgreSQL types, for the arrays the insert unnests.
-_STORED_TYPES = {
-    "event_id": "text",
-    "type": "text",
-    "created_at": "timestamptz",
-    "api_version": "text",
-    "payload": "text",
-    "status": "text",
-    "outcome": "text",
-    "attempts": "integer",
-    "subject_id": "text",
-    "customer_id": "text",
-    "account_hint": "text",
-    "next_attempt_at": "timestamptz",
-    "traceparent": "text",
-    "received_at": "timestamptz",
-    "processed_at": "timestamptz",
-}
 _POSTGRES_STORE = text(
-    f"WITH stored AS (INSERT INTO stripe_events ({', '.join(_STORED_TYPES)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _STORED_TYPES.items())})"
+    f"WITH stored AS ({unnest_insert(_EVENTS)}"
     " ON CONFLICT (event_id) DO NOTHING RETURNING event_id, status),"
     " rung AS (SELECT pg_notify(:channel, '') FROM stored WHERE status = 'received' LIMIT 1)"
     " SELECT stored.event_id, stored.status FROM stored LEFT JOIN rung ON true"
@@ -337,7 +297,9 @@ def _new_row(event: InboundEvent, traceparent: str | None, now: datetime) -> dic
         # Nothing in an ignored event can apply: it is finished on arrival.
         "status": "processed" if event.ignored else "received",
         "outcome": "ignored" if event.ignored else None,
+        "reason": None,
         "attempts": 0,
+        "last_error": None,
         "subject_id": event.subject_id,
         "customer_id": event.customer_id,
         "account_hint": event.account_hint,

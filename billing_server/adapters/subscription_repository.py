@@ -20,7 +20,8 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing_server.adapters import subscription_locks
-from billing_server.adapters.orm import SubscriptionRow, UTCDateTime
+from billing_server.adapters.orm import SubscriptionRow
+from billing_server.adapters.unnest_insert import column_arrays, unnest_insert
 from billing_server.domain.payments import PaymentHistory
 from billing_server.domain.subscriptions import (
     Subscription,
@@ -93,11 +94,7 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
             # In process: one statement per row costs no round trip.
             self.session.execute(_sqlite_upsert(), rows)
             return
-        # One statement whatever the number of rows: a column of values each
-        # (psycopg2 would otherwise send an upsert per row).
-        self.session.execute(
-            _POSTGRES_UPSERT, {name: [row[name] for row in rows] for name in _COLUMN_TYPES}
-        )
+        self.session.execute(_POSTGRES_UPSERT, column_arrays(_SUBSCRIPTIONS, rows))
 
     def current_for(self, account_id: str) -> Subscription | None:
         rows = self.session.execute(
@@ -106,28 +103,19 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
         return current_subscription([_recorded(r).subscription for r in rows])
 
 
-_COLUMNS = tuple(SubscriptionRow.__table__.columns)
-# Every column with its PostgreSQL type, for the arrays the upsert unnests.
-_COLUMN_TYPES = {
-    column.name: "boolean"
-    if column.name == "cancel_at_period_end"
-    else "timestamptz"
-    if isinstance(column.type, UTCDateTime)
-    else "text"
-    for column in _COLUMNS
-}
+_COLUMNS = tuple(_SUBSCRIPTIONS.columns)
+_CHANGING = [c.name for c in _COLUMNS if c.name != "stripe_subscription_id"]
 _POSTGRES_UPSERT = text(
-    f"INSERT INTO subscriptions ({', '.join(_COLUMN_TYPES)}) "
-    f"SELECT * FROM unnest({', '.join(f'CAST(:{c} AS {t}[])' for c, t in _COLUMN_TYPES.items())}) "
-    "ON CONFLICT (stripe_subscription_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMN_TYPES if c != "stripe_subscription_id")
+    unnest_insert(_SUBSCRIPTIONS)
+    + " ON CONFLICT (stripe_subscription_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _CHANGING)
 )
 
 
 @functools.cache
 def _sqlite_upsert() -> Any:
     statement = sqlite.insert(_SUBSCRIPTIONS)
-    changing = {c: statement.excluded[c] for c in _COLUMN_TYPES if c != "stripe_subscription_id"}
+    changing = {c: statement.excluded[c] for c in _CHANGING}
     return statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing)
 
 

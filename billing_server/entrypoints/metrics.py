@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -25,6 +25,8 @@ from billing_server.adapters.circuit_breaker import BreakerState
 from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.orm import SubscriptionRow
 from billing_server.domain.errors import BillingError
+
+T = TypeVar("T")
 
 # Sub-millisecond buckets: CheckPlan must be resolvable well below 1 ms.
 LATENCY_BUCKETS = (
@@ -220,17 +222,38 @@ class _PoolCollector(Collector):
         yield family
 
 
-class _SubscriptionCollector(Collector):
-    """Subscriptions by plan and status, from one grouped query, cached so
-    that frequent scrapes cost the database little."""
+class _Cached(Generic[T]):
+    """A reading reused for `cache_s`, so that frequent scrapes cost the
+    database little. When a read fails, the last one stands: the health
+    status tells the outage."""
 
-    def __init__(self, engine: Engine, cache_s: float, clock: Callable[[], float] = time.monotonic):
-        self._engine = engine
+    def __init__(
+        self, read: Callable[[], T], cache_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._read = read
         self._cache_s = cache_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._rows: list[tuple[str, str, int]] = []
+        self._value: T | None = None
         self._taken_at = float("-inf")
+
+    def get(self) -> T | None:
+        with self._lock:
+            if self._clock() - self._taken_at >= self._cache_s:
+                try:
+                    self._value = self._read()
+                    self._taken_at = self._clock()
+                except (BillingError, SQLAlchemyError):
+                    pass
+            return self._value
+
+
+class _SubscriptionCollector(Collector):
+    """Subscriptions by plan and status, from one grouped query."""
+
+    def __init__(self, engine: Engine, cache_s: float) -> None:
+        self._engine = engine
+        self._counts = _Cached(self._read, cache_s)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -239,43 +262,26 @@ class _SubscriptionCollector(Collector):
             "PAYMENTSVC_METRICS_DB_CACHE seconds).",
             labels=["plan", "status"],
         )
-        for plan, status, count in self._counts():
+        for plan, status, count in self._counts.get() or []:
             family.add_metric([plan or "unknown", status], count)
         yield family
 
-    def _counts(self) -> list[tuple[str, str, int]]:
-        with self._lock:
-            if self._clock() - self._taken_at >= self._cache_s:
-                query = select(SubscriptionRow.plan, SubscriptionRow.status, func.count()).group_by(
-                    SubscriptionRow.plan, SubscriptionRow.status
-                )
-                try:
-                    with self._engine.connect() as connection:
-                        self._rows = [(p, s, int(n)) for p, s, n in connection.execute(query)]
-                    self._taken_at = self._clock()
-                except SQLAlchemyError:
-                    pass  # the last counts stand; the health status tells the outage
-            return list(self._rows)
+    def _read(self) -> list[tuple[str, str, int]]:
+        query = select(SubscriptionRow.plan, SubscriptionRow.status, func.count()).group_by(
+            SubscriptionRow.plan, SubscriptionRow.status
+        )
+        with self._engine.connect() as connection:
+            return [(p, s, int(n)) for p, s, n in connection.execute(query)]
 
 
 class _BacklogCollector(Collector):
     """Pending webhook events, the age of the oldest, and long-deferred ones."""
 
-    def __init__(
-        self,
-        read: Callable[[], Backlog],
-        cache_s: float,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._read = read
-        self._cache_s = cache_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._backlog: Backlog | None = None
-        self._taken_at = float("-inf")
+    def __init__(self, read: Callable[[], Backlog], cache_s: float) -> None:
+        self._backlog = _Cached(read, cache_s)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        backlog = self._current()
+        backlog = self._backlog.get()
         pending = GaugeMetricFamily(
             "paymentsvc_webhook_events_pending",
             "Stored events not applied yet, by status (received, failed, deferred).",
@@ -293,18 +299,8 @@ class _BacklogCollector(Collector):
             for status, count in sorted(backlog.pending.items()):
                 pending.add_metric([status], count)
             first = backlog.oldest_received_at
-            oldest.add_metric([], max(0.0, self._clock() - first.timestamp()) if first else 0.0)
+            oldest.add_metric([], max(0.0, time.time() - first.timestamp()) if first else 0.0)
             overdue.add_metric([], backlog.overdue)
         yield pending
         yield oldest
         yield overdue
-
-    def _current(self) -> Backlog | None:
-        with self._lock:
-            if self._clock() - self._taken_at >= self._cache_s:
-                try:
-                    self._backlog = self._read()
-                    self._taken_at = self._clock()
-                except (BillingError, SQLAlchemyError):
-                    pass  # the last figures stand; the health status tells the outage
-            return self._backlog

@@ -50,13 +50,12 @@ class Dependencies:
     stripe: AbstractStripeGateway
     catalog: Catalog
     urls: CheckoutUrls
+    # Where verified deliveries are stored (group commit in the server).
+    intake: EventIntake
     clock: Callable[[], datetime] = utc_now
     telemetry: Telemetry = field(default_factory=NullTelemetry)
     # CheckPlan's in-memory view; None reads the database every time.
     view: EntitlementView | None = None
     webhooks: WebhookSecrets = field(default_factory=WebhookSecrets)
-    # Where verified deliveries are stored (group commit in the server);
-    # None stores each in a transaction of its own.
-    intake: EventIntake | None = None
     # Every Stripe request the applier and reconciliation make waits its turn here.
     stripe_pacer: Pacer = field(default_factory=lambda: Pacer(DEFAULT_STRIPE_RATE))

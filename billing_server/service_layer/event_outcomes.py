@@ -4,7 +4,6 @@ they led to, reported once that commits, or settled without applying."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -106,7 +105,3 @@ def postpone(deps: Dependencies, subject: str, delay: timedelta) -> None:
 
 def backoff(attempts: int, first: timedelta, longest: timedelta) -> timedelta:
     return min(first * (1 << min(attempts, 20)), longest)
-
-
-def first_customer(events: Sequence[Pending]) -> str | None:
-    return next((e.stored.customer_id for e in events if e.stored.customer_id), None)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.adapters import stripe_events
-from billing_server.adapters.event_inbox import STATUSES, Backlog, EventStatus, StoredEvent
+from billing_server.adapters.event_inbox import Backlog, EventStatus, StoredEvent
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.events import HANDLED_TYPES
 from billing_server.service_layer.dependencies import Dependencies
@@ -32,7 +32,6 @@ class ReplayReport:
 class ApplyReport:
     """Where the events handled by a command stand afterwards, by status."""
 
-    batches: int
     statuses: dict[str, int]
 
     def count(self, status: str) -> int:
@@ -78,7 +77,7 @@ def retry_events(
     with deps.uow(write=True) as uow:
         ids = list(event_ids) or [e.id for e in uow.events.listing(statuses, limit)]
         if ids:
-            uow.events.make_due(STATUSES, deps.clock(), ids)
+            uow.events.make_due(ids, deps.clock())
         uow.commit()
     return ids
 
@@ -96,12 +95,11 @@ def apply_in_process(
     where `event_ids` stand afterwards. A running server's applier may have
     taken some of them: their outcome is waited for, up to `wait_s`."""
     give_up_at = clock() + wait_s
-    batches = 0
     while True:
-        batches += apply_all_due(deps, limit)
+        apply_all_due(deps, limit)
         statuses = _statuses(deps, event_ids)
         if statuses.get("received", 0) == 0 or clock() >= give_up_at:
-            return ApplyReport(batches, statuses)
+            return ApplyReport(statuses)
         sleep(0.2)
 
 

@@ -49,10 +49,7 @@ def ingest_delivery(deps: Dependencies, body: bytes, signature: str | None) -> I
     except webhook_signatures.InvalidSignature as exc:
         raise Unauthenticated(str(exc), reason="WEBHOOK_SIGNATURE_INVALID") from None
     event = stripe_events.read_event(body)
-    if deps.intake is not None:
-        stored = deps.intake.store(event, deps.telemetry.trace_context())
-    else:
-        stored = store_events(deps.uow, [(event, deps.telemetry.trace_context())], deps.clock())[0]
+    stored = deps.intake.store(event, deps.telemetry.trace_context())
     if not stored:
         outcome = IngestOutcome.DUPLICATE
     elif event.ignored:

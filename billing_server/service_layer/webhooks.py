@@ -1,10 +1,10 @@
 """Applying stored Stripe events: per subscription, in order, deciding where it writes.
 
 The applier's threads (entrypoints/event_applier.py) call `apply_next`
-until nothing is due. Each call claims one subscription and applies every
-pending event of it together, in a transaction that holds the
-subscription's lock: reading what is recorded, judging the events against
-it and writing the result are one step, so concurrent deliveries, replicas
+until nothing is due. Each call claims up to BATCH_SUBJECTS subscriptions
+and applies every pending event of each together, in one transaction that
+holds their locks: reading what is recorded, judging the events against it
+and writing the result are one step, so concurrent deliveries, replicas
 and API calls cannot slip between a decision and its write. When Stripe has
 to be asked, the transaction ends first; Stripe is asked at the shared pace
 (service_layer/stripe_questions.py), and the decision is taken again, from
@@ -45,7 +45,7 @@ from billing_server.service_layer.event_accounts import (
     valid_account,
     without_foreign_checkouts,
 )
-from billing_server.service_layer.event_outcomes import Outcomes, Pending, first_customer, settle
+from billing_server.service_layer.event_outcomes import Outcomes, Pending, settle
 from billing_server.service_layer.ingest import type_label
 from billing_server.service_layer.linking import link_customer
 from billing_server.service_layer.recording import Observed, Recorded, record_observations
@@ -343,15 +343,12 @@ def _find_accounts(
         item.account = known_account(item.recorded, item.plan.state, item.events) or (
             linked.get(customer) if customer else None
         )
-        if item.account is not None or customer is None:
-            if item.account is None:
-                defer(uow, item.events, customer, now, outcomes)
-            continue
-        known = answers.get(item.subject, Answers())
-        if customer not in known.customers:
-            questions[item.subject] = Question("customer", customer)
-            continue
-        item.account = valid_account(known.customers[customer])
+        if item.account is None and customer is not None:
+            known = answers.get(item.subject, Answers())
+            if customer not in known.customers:
+                questions[item.subject] = Question("customer", customer)
+                continue
+            item.account = valid_account(known.customers[customer])
         if item.account is None:
             defer(uow, item.events, customer, now, outcomes)
 
@@ -394,7 +391,9 @@ def _record(
 
 
 def _customer(item: _Ready) -> str | None:
-    return item.plan.state.customer_id if item.plan.state else first_customer(item.events)
+    if item.plan.state is not None:
+        return item.plan.state.customer_id
+    return next((e.stored.customer_id for e in item.events if e.stored.customer_id), None)
 
 
 def _guarded(
