@@ -60,7 +60,9 @@ class Settings:
     max_deadline_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
-    view_max_accounts: int
+    # How long CheckPlan answers from the entitlement view, marked stale,
+    # after losing touch with the database.
+    stale_serve_max_s: float
     watch_window: int
     max_watchers: int
     # 0 turns scheduled replay and reconciliation off.
@@ -136,8 +138,7 @@ class Settings:
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
-            # About 1.3 kB each (bench/memory.py): 250,000 is some 330 MB.
-            view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 250_000),
+            stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             maintenance_interval_s=reader.number(

@@ -25,6 +25,7 @@ from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.entrypoints.readiness import Readiness
 from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
@@ -62,14 +63,22 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         pipeline(settings, metrics, tracing=tracing),
         tls=_tls(settings),
         watchers=Watchers(app.changes, settings.max_watchers),
+        ready=False,
     )
+    # Ready once the entitlement view holds every account (CheckPlan reads
+    # the database until then), and while the database answers.
+    readiness = Readiness(running.set_ready, view=False, database=True)
+    app.view_keeper.on_loaded = lambda: readiness.set("view", True)
+    app.view_keeper.start()
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
     applier.start()
     maintenance = Maintenance(app.deps, app.database.engine, settings.maintenance_interval_s)
     if settings.maintenance_interval_s > 0:
         maintenance.start()
-    probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
+    probe = DatabaseProbe(
+        app.database.engine, readiness.setter("database"), settings.health_probe_interval_s
+    )
     probe.start()
     if settings.metrics_address:
         port = metrics.serve(settings.metrics_address)
