@@ -121,7 +121,13 @@ def bootstrap(
     listener: ChangeListener | ChangePoller = (
         ChangeListener(database.engine, heard, lost, regained, on_events_due=events_due.ring)
         if database.engine.dialect.name == "postgresql"
-        else ChangePoller(database.engine, heard, on_lost=lost, on_regained=regained)
+        else ChangePoller(
+            database.engine,
+            heard,
+            settings.change_poll_interval_s,
+            on_lost=lost,
+            on_regained=regained,
+        )
     )
 
     def unit_of_work(write: bool = False) -> AbstractUnitOfWork:

@@ -142,6 +142,7 @@ def pipeline(
         settings.max_deadline_s,
         tracing=tracing,
         access_log_enabled=settings.access_log,
+        access_log_sample=settings.access_log_sample,
     )
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from billing_server.adapters.change_listener import APPLICATION_NAME, ChangeListener
 from billing_server.adapters.database import make_engine
@@ -18,6 +19,8 @@ from billing_server.config import Settings
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.service_layer import checking
 from tests.conftest import TEST_DATABASE_ENV
+from tests.e2e.services import wait_until
+from tests.e2e.tcp_proxy import TcpProxy
 from tests.fakes import FakeStripeGateway
 
 pytestmark = [
@@ -153,3 +156,55 @@ def test_a_dropped_connection_is_detected_and_the_listener_comes_back(
         time.sleep(0.02)
     else:
         pytest.fail("no notification after the listener came back")
+
+
+def test_a_listener_cut_off_catches_up_without_reloading_the_view(
+    database_url: str, account_id: str
+) -> None:
+    url = make_url(database_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    behind = bootstrap(
+        Settings.from_env(
+            {"SQLALCHEMY_DATABASE_URI": through_proxy.render_as_string(hide_password=False)}
+        ),
+        stripe=FakeStripeGateway(),
+    )
+    writer = bootstrap(
+        Settings.from_env({"SQLALCHEMY_DATABASE_URI": database_url}), stripe=FakeStripeGateway()
+    )
+    loads: list[int] = []
+    keeper = behind.view_keeper
+    load = keeper.load
+
+    def counted_load() -> int:
+        loads.append(load())
+        return loads[-1]
+
+    keeper.load = counted_load  # type: ignore[method-assign]
+    view = behind.deps.view
+    assert view is not None
+    try:
+        behind.change_listener.start()
+        keeper.start()
+        assert keeper.loaded.wait(10)
+
+        def held_version() -> int:
+            held = view.held(account_id)
+            return held.state_version if held is not None and view.current(held) else -1
+
+        bump(writer, account_id)
+        wait_until(lambda: held_version() == 1, 5, "the change heard by NOTIFY")
+
+        proxy.cut()
+        wait_until(lambda: view.freshness().stale, 10, "the view to know it is out of touch")
+        bump(writer, account_id)  # nobody hears this one
+        proxy.restore()
+        wait_until(lambda: not view.freshness().stale, 20, "the view to catch up")
+        wait_until(lambda: held_version() == 2, 5, "the missed change to be read")
+        assert len(loads) == 1  # caught up, not reloaded
+    finally:
+        behind.close()
+        writer.close()
+        proxy.cut()
