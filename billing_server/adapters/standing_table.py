@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from array import array
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from billing_server.domain.subscriptions import AccountStanding, Standing, SubscriptionStatus
@@ -133,6 +134,38 @@ class StandingTable:
         self._created[slot] = created
         self._version[slot] = version
         return True
+
+    def put_all(self, rows: Sequence[Encoded]) -> None:
+        """put_encoded() for many rows; quicker for accounts not held yet (a
+        load), whose columns are all appended before the index names them,
+        so that a reader never finds a half-written slot. Caller holds `lock`."""
+        self.reserve(len(self._ids) + len(rows))
+        ids, index = self._ids, self._index
+        mask = len(index) - 1
+        version, updated = self._version.append, self._updated_us.append
+        start, end = self._period_start.append, self._period_end.append
+        past_due, created = self._past_due_since.append, self._created.append
+        plan, status = self._plan.append, self._status.append
+        plan_code = self._plan_code
+        for row in rows:
+            account_id = row[0]
+            position = hash(account_id) & mask
+            while (slot := index[position]) != _EMPTY and ids[slot] != account_id:
+                position = (position + 1) & mask
+            if slot != _EMPTY:
+                self.put_encoded(row)
+                continue
+            version(row[1])
+            updated(row[2])
+            plan(plan_code(row[3]) if row[4] else 0)
+            status(row[4])
+            start(row[5])
+            end(row[6])
+            past_due(row[7])
+            created(row[8])
+            slot = len(ids)
+            ids.append(account_id)
+            index[position] = slot
 
     def _read(self, account_id: str, slot: int, version: int) -> AccountStanding:
         return decode(

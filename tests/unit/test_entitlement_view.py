@@ -143,3 +143,23 @@ def test_a_lost_feed_makes_answers_stale_until_the_catch_up() -> None:
     view.caught_up(NOW)
     assert view.freshness() is LIVE
     assert view.catch_up_since is None
+
+
+def test_a_bulk_put_keeps_newer_entries_and_adds_new_ones() -> None:
+    table = StandingTable()
+    with table.lock:
+        table.put(standing("acct_a", 5, plan="enterprise"))  # heard during the load
+        table.put_all(
+            [
+                encode(standing("acct_a", 4, plan="pro")),  # the load's older read
+                encode(standing("acct_b", 2, plan="pro")),
+                encode(AccountStanding("acct_c", 1, NOW, None)),
+            ]
+        )
+    a, b, c = table.get("acct_a"), table.get("acct_b"), table.get("acct_c")
+    assert a is not None
+    assert a.standing is not None
+    assert (a.state_version, a.standing.plan) == (5, "enterprise")
+    assert b == standing("acct_b", 2, plan="pro")
+    assert c == AccountStanding("acct_c", 1, NOW, None)
+    assert len(table) == 3
