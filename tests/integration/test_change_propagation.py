@@ -20,7 +20,7 @@ from billing_server.domain.entitlements import PlanRequirement
 from billing_server.service_layer import checking
 from tests.conftest import TEST_DATABASE_ENV
 from tests.e2e.services import wait_until
-from tests.e2e.tcp_proxy import TcpProxy
+from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.fakes import FakeStripeGateway
 
 pytestmark = [
