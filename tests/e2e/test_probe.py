@@ -32,7 +32,7 @@ def test_the_probe_imports_grpc_and_the_health_stubs_only() -> None:
 
 
 def test_the_probe_dials_the_servers_default_address() -> None:
-    assert probe.DEFAULT_ADDRESS == Settings.from_env({}).grpc_address
+    assert Settings.from_env({}).grpc_address == probe.DEFAULT_ADDRESS
     assert probe.local_target("0.0.0.0:50051") == "127.0.0.1:50051"
 
 
