@@ -51,18 +51,41 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
+    # Both ports are bound before anything starts, so that a taken one ends
+    # the process with one line naming the variable that moves it.
+    try:
+        metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    except OSError as exc:
+        app.close()
+        print(
+            f"billing-server: cannot serve metrics on {settings.metrics_address}: {exc.strerror}"
+            " (move it with PAYMENTSVC_METRICS_ADDRESS; empty turns it off)",
+            file=sys.stderr,
+        )
+        return 2
     metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
     metrics.watch_backlog(lambda: event_backlog(app.deps), settings.metrics_db_cache_s)
     metrics.watch_intake(lambda: app.inbox_writer.waiting)
     app.change_listener.start()
-    running = create_server(
-        app.deps,
-        settings.grpc_address,
-        settings.grpc_max_workers,
-        pipeline(settings, metrics, tracing=tracing),
-        tls=_tls(settings),
-        watchers=Watchers(app.changes, settings.max_watchers),
-    )
+    try:
+        running = create_server(
+            app.deps,
+            settings.grpc_address,
+            settings.grpc_max_workers,
+            pipeline(settings, metrics, tracing=tracing),
+            tls=_tls(settings),
+            watchers=Watchers(app.changes, settings.max_watchers),
+        )
+    except RuntimeError as exc:
+        if "Failed to bind" not in str(exc):
+            raise
+        app.close()
+        print(
+            f"billing-server: cannot listen on {settings.grpc_address}: the port is taken"
+            " or the address is not this host's (move it with PAYMENTSVC_GRPC_ADDRESS)",
+            file=sys.stderr,
+        )
+        return 2
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
     applier.start()
@@ -72,9 +95,10 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
-        port = metrics.serve(settings.metrics_address)
         log.info(
-            "metrics on http://%s:%d/metrics", settings.metrics_address.rsplit(":", 1)[0], port
+            "metrics on http://%s:%d/metrics",
+            settings.metrics_address.rsplit(":", 1)[0],
+            metrics_port,
         )
     if not settings.jwt_keys:
         log.warning("JWT_SECRET_KEY is not set: authentication is OFF (development only)")
