@@ -66,7 +66,7 @@ def admin_main(argv: Sequence[str] | None = None) -> int:
     except DBAPIError as exc:
         # The driver's first line says what went wrong; the rest is the SQL.
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-        print(f"billing-admin: the database refused: {reason}", file=sys.stderr)
+        print(f"billing-admin: database: {reason}", file=sys.stderr)
         return FAILED
 
 

@@ -77,3 +77,14 @@ def test_operator_errors_are_one_line_and_exit_2(
     assert result.stderr.startswith(message)
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) <= 2
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1(env: dict[str, str]) -> None:
+    unreachable = {
+        **env,
+        "SQLALCHEMY_DATABASE_URI": f"postgresql://nobody@127.0.0.1:{free_port()}/x",
+    }
+    result = run_script(["billing-admin", "schema-status"], unreachable)
+    assert result.returncode == 1
+    assert result.stderr.startswith("billing-admin: database: ")
+    assert len(result.stderr.splitlines()) == 1
