@@ -101,6 +101,7 @@ class Process:
 ENTRY_POINTS = {
     "billing-server": ("billing_server.entrypoints.serve", "serve_main"),
     "billing-admin": ("billing_server.entrypoints.admin", "admin_main"),
+    "billing-probe": ("billing_server.entrypoints.probe", "main"),
     "webhook-gateway": ("webhook_gateway.cli", "main"),
 }
 # Imports the snapshot's packages instead of the editable install of the

@@ -158,5 +158,6 @@ def cancellation_timing(value: billing_pb2.CancellationTiming.ValueType) -> Canc
         return _TIMING[value]
     except KeyError:
         raise InvalidArgument(
-            "timing must be AT_PERIOD_END or IMMEDIATELY", field="timing"
+            "timing must be CANCELLATION_TIMING_AT_PERIOD_END or CANCELLATION_TIMING_IMMEDIATELY",
+            field="timing",
         ) from None

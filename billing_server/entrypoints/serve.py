@@ -60,6 +60,18 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
+    # Both ports are bound before anything starts, so that a taken one ends
+    # the process with one line naming the variable that moves it.
+    try:
+        metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    except OSError as exc:
+        app.close()
+        print(
+            f"billing-server: cannot serve metrics on {settings.metrics_address}: {exc.strerror}"
+            " (move it with PAYMENTSVC_METRICS_ADDRESS; empty turns it off)",
+            file=sys.stderr,
+        )
+        return 2
     worker = os.environ.get(WORKER_ENV)
     if worker is not None:
         # One of several processes: the supervisor serves the metrics.
@@ -75,15 +87,26 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         # answering: take connections only once the view is whole.
         app.view_keeper.start()
         app.view_keeper.loaded.wait()
-    running = create_server(
-        app.deps,
-        settings.grpc_address,
-        settings.grpc_max_workers,
-        pipeline(settings, metrics, tracing=tracing),
-        tls=_tls(settings),
-        watchers=Watchers(app.changes, settings.max_watchers),
-        ready=False,
-    )
+    try:
+        running = create_server(
+            app.deps,
+            settings.grpc_address,
+            settings.grpc_max_workers,
+            pipeline(settings, metrics, tracing=tracing),
+            tls=_tls(settings),
+            watchers=Watchers(app.changes, settings.max_watchers),
+            ready=False,
+        )
+    except RuntimeError as exc:
+        if "Failed to bind" not in str(exc):
+            raise
+        app.close()
+        print(
+            f"billing-server: cannot listen on {settings.grpc_address}: the port is taken"
+            " or the address is not this host's (move it with PAYMENTSVC_GRPC_ADDRESS)",
+            file=sys.stderr,
+        )
+        return 2
     # Ready once the entitlement view holds every account (CheckPlan reads
     # the database until then), and while the database answers.
     readiness = Readiness(running.set_ready, view=joining, database=True)
@@ -101,9 +124,10 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     )
     probe.start()
     if settings.metrics_address:
-        port = metrics.serve(settings.metrics_address)
         log.info(
-            "metrics on http://%s:%d/metrics", settings.metrics_address.rsplit(":", 1)[0], port
+            "metrics on http://%s:%d/metrics",
+            settings.metrics_address.rsplit(":", 1)[0],
+            metrics_port,
         )
     if not settings.jwt_keys:
         log.warning("JWT_SECRET_KEY is not set: authentication is OFF (development only)")
