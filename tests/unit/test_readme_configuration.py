@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 # The gateway refuses to start without a secret; any will do here.
 GATEWAY_BASE = {"STRIPE_WEBHOOK_SECRET": "whsec_readme"}
-# Defaults that are no value one could set.
-WORDS = {"unset", "required", "the bundled `plans.toml`"}
+# Defaults that are no value one could set, or that depend on the machine.
+WORDS = {"unset", "required", "the bundled `plans.toml`", "the CPUs it may use"}
 
 
 class RecordingEnv(Mapping[str, str]):
