@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +154,18 @@ def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path, emulator: Emulator)
         f"billing-server: cannot listen on 127.0.0.1:{port}: Address already in use"
         " (move it with PAYMENTSVC_GRPC_ADDRESS)"
     ]
+
+
+def test_no_server_process_outlives_a_killed_supervisor(two_processes: BillingServer) -> None:
+    pids = workers(two_processes.process.popen.pid)
+    two_processes.process.popen.send_signal(signal.SIGKILL)
+    two_processes.process.popen.wait(10)
+    wait_until(lambda: not any(_alive(pid) for pid in pids), 20, "the server processes to stop")
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for its reaper."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
