@@ -266,7 +266,7 @@ def test_the_subscription_gauge_matches_the_database(observed: Observed) -> None
 
 ALLOWED_LABELS = {
     "grpc_service", "grpc_method", "grpc_code", "operation", "outcome", "event_type", "plan",
-    "status", "state", "status_code", "kind", "le", "quantile", "reason",
+    "status", "state", "status_code", "kind", "le", "quantile", "reason", "source",
 }  # fmt: skip
 UNBOUNDED = re.compile(
     r"\b(acct|cus|sub|evt|cs_test|in|si|price|req|gw-req)_[A-Za-z0-9]{6,}|@|[0-9a-f]{16}"
