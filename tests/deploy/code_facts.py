@@ -31,7 +31,7 @@ STANDARD_ENV_PREFIXES = ("OTEL_",)
 
 # billing-admin commands and options the deployment files and runbooks use
 # before they exist. Remove an entry once the command is there.
-PENDING_ADMIN_COMMANDS: frozenset[tuple[str, ...]] = frozenset({("report",), ("account", "show")})
+PENDING_ADMIN_COMMANDS: frozenset[tuple[str, ...]] = frozenset()
 PENDING_ADMIN_OPTIONS: frozenset[tuple[tuple[str, ...], str]] = frozenset()
 
 
