@@ -148,3 +148,20 @@ def test_the_documented_gdpr_queries_export_then_erase_an_account(database_url: 
         assert left == [0, 0, 0, 0]
     finally:
         engine.dispose()
+
+
+def anchors(path: Path) -> set[str]:
+    """The #anchors of a page's headings, as GitHub makes them."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_link_to_a_page_or_section_resolves(path: Path) -> None:
+    broken = []
+    for page, anchor in re.findall(r"\]\(([\w.-]*\.md)?(?:#([\w-]+))?\)", path.read_text()):
+        target = path.parent / page if page else path
+        if not target.exists() or (anchor and anchor not in anchors(target)):
+            broken.append(f"{page}#{anchor}")
+    assert broken == []
