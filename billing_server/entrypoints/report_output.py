@@ -30,8 +30,8 @@ def _when(moment: datetime) -> str:
 
 def _by_plan(counts: Mapping[str, int]) -> str:
     total = sum(counts.values())
-    detail = ", ".join(f"{plan} {n}" for plan, n in sorted(counts.items()))
-    return f"{total}" + (f"  ({detail})" if detail else "")
+    detail = ", ".join(f"{plan} {n:,}" for plan, n in sorted(counts.items()))
+    return f"{total:,}" + (f"  ({detail})" if detail else "")
 
 
 def text(report: SubscriptionReport) -> str:
@@ -48,10 +48,10 @@ def text(report: SubscriptionReport) -> str:
         "",
         f"{'New subscriptions':<26}{_by_plan(report.new)}",
         f"{'Cancellations (churn)':<26}{_by_plan(report.churned)}",
-        f"{'Upgrades':<26}{report.upgrades}",
-        f"{'Downgrades':<26}{report.downgrades}",
-        f"{'Failed payments':<26}{report.failed_payments}",
-        f"{'Recovered payments':<26}{report.recovered_payments}",
+        f"{'Upgrades':<26}{report.upgrades:,}",
+        f"{'Downgrades':<26}{report.downgrades:,}",
+        f"{'Failed payments':<26}{report.failed_payments:,}",
+        f"{'Recovered payments':<26}{report.recovered_payments:,}",
         f"{'MRR (catalogue prices)':<26}{mrr}",
     ]
     if report.unpriced:
