@@ -77,7 +77,7 @@ def test_every_metric_named_exists(path: Path) -> None:
 @pytest.mark.unit
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
 def test_every_setting_named_is_read_by_the_code(path: Path) -> None:
-    named = set(re.findall(r"\b(?:PAYMENTSVC|STRIPE|OTEL)_[A-Z_]+\b", path.read_text()))
+    named = set(re.findall(r"\b(?:PAYMENTSVC|STRIPE|OTEL|SENTRY)_[A-Z_]+\b", path.read_text()))
     unknown = {name for name in named if not is_env_read(name)}
     assert not unknown, unknown
 
