@@ -7,6 +7,7 @@ prefixed PAYMENTSVC_.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,7 +61,13 @@ class Settings:
     max_deadline_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
-    view_max_accounts: int
+    # How long CheckPlan answers from the entitlement view, marked stale,
+    # after losing touch with the database.
+    stale_serve_max_s: float
+    # Server processes sharing the gRPC port (SO_REUSEPORT): one per core.
+    grpc_processes: int
+    # SQLite has no NOTIFY: how often other processes' changes are looked for.
+    change_poll_interval_s: float
     watch_window: int
     max_watchers: int
     # 0 turns scheduled replay and reconciliation off.
@@ -80,6 +87,9 @@ class Settings:
     log_level: str
     log_json: bool
     access_log: bool
+    # The share of successful CheckPlan/GetEntitlements calls that get an
+    # access-log line (errors and every other method always do).
+    access_log_sample: float
     event_retention_days: int
     idempotency_retention_hours: int
 
@@ -136,8 +146,9 @@ class Settings:
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
-            # About 1.3 kB each (bench/memory.py): 250,000 is some 330 MB.
-            view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 250_000),
+            stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
+            change_poll_interval_s=reader.number("PAYMENTSVC_CHANGE_POLL_INTERVAL", 0.5),
+            grpc_processes=reader.positive("PAYMENTSVC_GRPC_PROCESSES", available_cpus()),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             maintenance_interval_s=reader.number(
@@ -166,6 +177,7 @@ class Settings:
             )
             == "json",
             access_log=reader.flag("PAYMENTSVC_ACCESS_LOG", default=True),
+            access_log_sample=reader.fraction("PAYMENTSVC_ACCESS_LOG_SAMPLE", 0.01),
             event_retention_days=reader.integer("PAYMENTSVC_EVENT_RETENTION_DAYS", 30),
             idempotency_retention_hours=reader.integer(
                 "PAYMENTSVC_IDEMPOTENCY_RETENTION_HOURS", 24
@@ -231,6 +243,12 @@ class _Reader:
             self.problems.append(f"{name}: no such file {raw!r}")
         return path
 
+    def positive(self, name: str, default: int) -> int:
+        value = self.integer(name, default)
+        if value < 1:
+            self.problems.append(f"{name} must be at least 1, got {value}")
+        return value
+
     def integer(self, name: str, default: int) -> int:
         raw = self.env.get(name)
         if not raw:
@@ -242,6 +260,12 @@ class _Reader:
             return default
         if value < 0:
             self.problems.append(f"{name} must not be negative, got {value}")
+        return value
+
+    def fraction(self, name: str, default: float) -> float:
+        value = self.number(name, default, allow_zero=True)
+        if value > 1:
+            self.problems.append(f"{name} must be between 0 and 1, got {value}")
         return value
 
     def number(self, name: str, default: float, *, allow_zero: bool = False) -> float:
@@ -260,3 +284,14 @@ class _Reader:
     def raise_problems(self) -> None:
         if self.problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota
+    (a container's CPU limit), at least 1."""
+    cpus = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    return max(1, cpus)

@@ -70,8 +70,11 @@ def create_server(
     pipeline: RequestPipeline,
     tls: TlsFiles | None = None,
     watchers: Watchers | None = None,
+    *,
+    ready: bool = True,
 ) -> RunningServer:
-    """Binds `address` (port 0 picks a free port) and starts serving."""
+    """Binds `address` (port 0 picks a free port) and starts serving; the
+    services report NOT_SERVING until `set_ready(True)` unless `ready`."""
     watchers = watchers or Watchers(ChangeFeed(), limit=8)
     server = grpc.server(
         # Each watch stream holds a thread of its own, on top of the unary pool.
@@ -97,6 +100,7 @@ def create_server(
     server.start()
     running = RunningServer(server, port, health_servicer)
     running.set_serving(True)
+    running.set_ready(ready)
     running.set_stripe_available(True)
     return running
 

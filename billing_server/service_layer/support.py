@@ -45,10 +45,10 @@ def account_overview(
     customers += [s.stripe_customer_id for s in subscriptions]
     features = sorted({f for plan in deps.catalog.plans for f in plan.features})
     answers = [
-        ("plan", plan.name, check_plan(deps, account_id, PlanRequirement(plan.name)))
+        ("plan", plan.name, check_plan(deps, account_id, PlanRequirement(plan.name)).decision)
         for plan in deps.catalog.plans
     ] + [
-        ("feature", name, check_plan(deps, account_id, FeatureRequirement(name)))
+        ("feature", name, check_plan(deps, account_id, FeatureRequirement(name)).decision)
         for name in features
     ]
     return AccountOverview(

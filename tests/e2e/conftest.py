@@ -102,7 +102,12 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "PAYMENTSVC_RETURN_URL": "https://app.example/account",
         "JWT_SECRET_KEY": E2E_JWT_KEY,
         "STRIPE_WEBHOOK_SECRET": ",".join(E2E_WEBHOOK_SECRETS),
+        # One process, unless a test asks for more: tests start many servers.
+        "PAYMENTSVC_GRPC_PROCESSES": "1",
     }
+
+
+READINESS = "billing.v1.BillingService"
 
 
 def start_server(
@@ -120,10 +125,13 @@ def start_server(
         wait_until(
             lambda: (
                 process.running()
-                and health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                # Ready: the entitlement view is loaded.
+                and health.Check(health_pb2.HealthCheckRequest(service=READINESS), timeout=1).status
                 == health_pb2.HealthCheckResponse.SERVING
             ),
-            30,
+            # Generous: a loaded machine starts processes slowly, and a
+            # deadline only costs time when the server never comes up.
+            90,
             "billing-server",
         )
     except Exception:

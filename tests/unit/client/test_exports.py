@@ -31,6 +31,7 @@ EXPORTED = {
     "DenialReason",
     "EntitlementRequired",
     "EntitlementWatch",
+    "Entitlements",
     "FailedPrecondition",
     "FailureMode",
     "FailurePolicy",
