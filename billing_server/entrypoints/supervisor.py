@@ -45,14 +45,21 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def supervise(settings: Settings, processes: int) -> int:
     metrics_dir, own_dir = _metrics_dir()
     host, _, port = settings.grpc_address.rpartition(":")
-    reserved = None
-    if port == "0":
-        # Port 0 would give each process a port of its own: pick one here,
-        # and hold it (bound, not listening) so that nobody else takes it.
-        reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        reserved.bind((host.strip("[]"), 0))
-        port = str(reserved.getsockname()[1])
+    # Held (bound, not listening) while the server runs: a taken port is
+    # told in one line here, and port 0 becomes one port for every process.
+    reserved = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        reserved.bind((host.strip("[]"), int(port)))
+    except OSError as exc:
+        reserved.close()
+        print(
+            f"billing-server: cannot listen on {settings.grpc_address}: {exc.strerror}"
+            " (move it with PAYMENTSVC_GRPC_ADDRESS)",
+            file=sys.stderr,
+        )
+        return 2
+    port = str(reserved.getsockname()[1])
     env = {
         **os.environ,
         "PAYMENTSVC_GRPC_PROCESSES": "1",
@@ -60,12 +67,24 @@ def supervise(settings: Settings, processes: int) -> int:
         "PAYMENTSVC_METRICS_ADDRESS": "",
         MULTIPROC_ENV: str(metrics_dir),
     }
-    command = [sys.executable, "-m", "billing_server.entrypoints.serve"]
-    workers = [subprocess.Popen(command, env={**env, WORKER_ENV: str(n)}) for n in range(processes)]
     metrics_server = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         if settings.metrics_address:
-            metrics_server = serve_multiprocess(settings, metrics_dir)
+            try:
+                metrics_server = serve_multiprocess(settings, metrics_dir)
+            except OSError as exc:
+                print(
+                    f"billing-server: cannot serve metrics on {settings.metrics_address}: "
+                    f"{exc.strerror} (move it with PAYMENTSVC_METRICS_ADDRESS; empty turns it off)",
+                    file=sys.stderr,
+                )
+                return 2
+        command = [sys.executable, "-m", "billing_server.entrypoints.serve"]
+        workers = [
+            subprocess.Popen(command, env={**env, WORKER_ENV: str(n)}, preexec_fn=_die_with_parent)
+            for n in range(processes)
+        ]
         print(f"billing-server listening on {host}:{port} ({processes} processes)", flush=True)
         return _run(workers, settings, metrics_dir)
     finally:
@@ -75,8 +94,7 @@ def supervise(settings: Settings, processes: int) -> int:
                 worker.wait()
         if metrics_server is not None:
             metrics_server.shutdown()
-        if reserved is not None:
-            reserved.close()
+        reserved.close()
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import BillingClient
 from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server, token
-from tests.e2e.services import BearerToken, free_port, wait_until
+from tests.e2e.services import BearerToken, free_port, run_script, wait_until
 
 pytestmark = pytest.mark.e2e
 CHANNELS = 16
@@ -117,3 +118,18 @@ def test_both_processes_serve_hear_every_change_and_drain(
 
     assert server.process.stop() == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
+def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path, emulator: Emulator) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = server_env(f"sqlite:///{tmp_path / 'unused.db'}", emulator, port)
+        env["PAYMENTSVC_GRPC_PROCESSES"] = "2"
+        result = run_script(["billing-server"], env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"billing-server: cannot listen on 127.0.0.1:{port}: Address already in use"
+        " (move it with PAYMENTSVC_GRPC_ADDRESS)"
+    ]
