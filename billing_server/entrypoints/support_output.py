@@ -75,14 +75,14 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
     if not overview.subscriptions:
         lines.append("  none")
     lines += ["", "CheckPlan now:"]
-    lines += [f"  {kind} {name:<16} {_answer(d)}" for kind, name, d in overview.answers]
+    lines += [f"  {kind + ' ' + name:<26} {_answer(d)}" for kind, name, d in overview.answers]
     lines += ["", f"Grace: {_grace(overview, now)}", "", "Webhook events (latest first):"]
     for event in overview.events:
         result = event.outcome or event.reason or ""
         error = f"  error: {hide(event.last_error)}" if event.last_error else ""
         lines.append(
             f"  {_when(event.created_at)}  {event.event_id}  {event.type:<34} "
-            f"{event.status:<9} {result}{error}"
+            f"{event.status:<9} {result}{error}".rstrip()
         )
     if not overview.events:
         lines.append("  none")
