@@ -28,8 +28,8 @@ SEVERITIES = {"critical", "warning"}
 
 def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
-    # Not a skip: CI must run these. scripts/bootstrap installs it.
-    assert binary, "promtool is missing: apt-get install prometheus (scripts/bootstrap does)"
+    # Not a skip: CI must run these. scripts/lint, which CI runs first, installs it.
+    assert binary, "promtool is missing: apt-get install prometheus (scripts/lint does)"
     return subprocess.run(
         [binary, *map(str, args)], capture_output=True, text=True, timeout=300, check=False
     )
