@@ -32,15 +32,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One account as the table stores it: account id, state version, updated at,
 # plan, status code (0: no subscription) with the cancel flag, period start,
-# period end, past due since, created. Times in microseconds, 0 for none.
-Encoded = tuple[str, int, int, str, int, int, int, int, int]
+# period end, past due since, created, cancel at. Times in microseconds, 0
+# for none.
+Encoded = tuple[str, int, int, str, int, int, int, int, int, int]
 
 
 def encode(state: AccountStanding) -> Encoded:
     standing = state.standing
     updated = micros(state.state_updated_at)
     if standing is None:
-        return (state.account_id, state.state_version, updated, "", 0, 0, 0, 0, 0)
+        return (state.account_id, state.state_version, updated, "", 0, 0, 0, 0, 0, 0)
     return (
         state.account_id,
         state.state_version,
@@ -51,6 +52,7 @@ def encode(state: AccountStanding) -> Encoded:
         micros(standing.current_period_end),
         micros(standing.past_due_since),
         micros(standing.created),
+        micros(standing.cancel_at),
     )
 
 
@@ -59,7 +61,7 @@ def status_code(status: str, cancel_at_period_end: bool) -> int:
 
 
 def decode(row: Encoded) -> AccountStanding:
-    account_id, version, updated, plan, status, start, end, past_due, created = row
+    account_id, version, updated, plan, status, start, end, past_due, created, cancel_at = row
     if status == 0:
         return AccountStanding(account_id, version, _from_micros(updated), None)
     standing = Standing(
@@ -70,6 +72,7 @@ def decode(row: Encoded) -> AccountStanding:
         cancel_at_period_end=bool(status & _CANCEL_AT_PERIOD_END),
         past_due_since=_from_micros(past_due),
         created=_from_micros(created) or _EPOCH,
+        cancel_at=_from_micros(cancel_at),
     )
     return AccountStanding(account_id, version, _from_micros(updated), standing)
 
@@ -87,6 +90,7 @@ class StandingTable:
         self._period_end = array("q")
         self._past_due_since = array("q")
         self._created = array("q")
+        self._cancel_at = array("q")
         self._plan = array("B")
         self._status = array("B")
         # Plan index 0 stands for "no subscription".
@@ -119,7 +123,7 @@ class StandingTable:
         return self.put_encoded(encode(state))
 
     def put_encoded(self, row: Encoded) -> bool:
-        account_id, version, updated, plan, status, start, end, past_due, created = row
+        account_id, version, updated, plan, status, start, end, past_due, created, cancel_at = row
         slot = self._slot(account_id)
         if slot >= 0 and self._version[slot] >= version:
             return False
@@ -133,6 +137,7 @@ class StandingTable:
         self._period_end[slot] = end
         self._past_due_since[slot] = past_due
         self._created[slot] = created
+        self._cancel_at[slot] = cancel_at
         self._version[slot] = version
         return True
 
@@ -146,6 +151,7 @@ class StandingTable:
         version, updated = self._version.append, self._updated_us.append
         start, end = self._period_start.append, self._period_end.append
         past_due, created = self._past_due_since.append, self._created.append
+        cancel_at = self._cancel_at.append
         plan, status = self._plan.append, self._status.append
         plan_code = self._plan_code
         for row in rows:
@@ -164,6 +170,7 @@ class StandingTable:
             end(row[6])
             past_due(row[7])
             created(row[8])
+            cancel_at(row[9])
             slot = len(ids)
             ids.append(account_id)
             index[position] = slot
@@ -180,6 +187,7 @@ class StandingTable:
                 self._period_end[slot],
                 self._past_due_since[slot],
                 self._created[slot],
+                self._cancel_at[slot],
             )
         )
 
@@ -212,6 +220,7 @@ class StandingTable:
             self._period_end,
             self._past_due_since,
             self._created,
+            self._cancel_at,
         ):
             column.append(0)
         self._plan.append(0)

@@ -131,6 +131,7 @@ def subscription(state: AccountState) -> billing_pb2.Subscription:
         current_period_start=timestamp(sub.current_period_start),
         current_period_end=timestamp(sub.current_period_end),
         cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=timestamp(sub.cancel_at),
         canceled_at=timestamp(sub.canceled_at),
         past_due_since=timestamp(sub.past_due_since),
         state_version=state.state_version,

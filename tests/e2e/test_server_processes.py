@@ -6,14 +6,23 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import BillingClient
-from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server, token
+from tests.e2e.conftest import (
+    READINESS,
+    BillingServer,
+    Emulator,
+    server_env,
+    start_server,
+    token,
+)
 from tests.e2e.services import BearerToken, free_port, run_script, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +102,11 @@ def test_both_processes_serve_hear_every_change_and_drain(
         assert not any(answers())  # every channel connected, each to one process
         connections = {pid: established_on(pid, port) for pid in pids}
         assert all(n > 0 for n in connections.values()), connections
+        # Each process reports itself ready (a load balancer may ask either).
+        for channel in channels:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service=READINESS), timeout=5)
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
 
         with BillingClient(
             server.target, service_name="e2e-tests", token=token(), insecure=True

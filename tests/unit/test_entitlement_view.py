@@ -24,6 +24,7 @@ def standing(
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
     cancel: bool = False,
     past_due_since: datetime | None = None,
+    cancel_at: datetime | None = None,
 ) -> AccountStanding:
     return AccountStanding(
         account_id,
@@ -37,6 +38,7 @@ def standing(
             cancel_at_period_end=cancel,
             past_due_since=past_due_since,
             created=NOW - timedelta(days=30),
+            cancel_at=cancel_at,
         ),
     )
 
@@ -44,7 +46,14 @@ def standing(
 @pytest.mark.parametrize("status", list(SubscriptionStatus))
 @pytest.mark.parametrize("cancel", [False, True])
 def test_every_status_and_flag_comes_back_exactly(status: SubscriptionStatus, cancel: bool) -> None:
-    original = standing("acct_a", 3, status=status, cancel=cancel, past_due_since=NOW)
+    original = standing(
+        "acct_a",
+        3,
+        status=status,
+        cancel=cancel,
+        past_due_since=NOW,
+        cancel_at=NOW + timedelta(days=9, microseconds=3) if cancel else None,
+    )
     assert decode(encode(original)) == original
     table = StandingTable()
     with table.lock:
