@@ -70,7 +70,8 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
         lines.append(
             f"  {sub.stripe_subscription_id}  {sub.plan:<10} {sub.status:<18} {period}"
             f"  cancel at period end: {'yes' if sub.cancel_at_period_end else 'no'}"
-            f"  ended: {_when(sub.ended_at)}"
+            + (f"  cancels at: {_when(sub.cancel_at)}" if sub.cancel_at else "")
+            + f"  ended: {_when(sub.ended_at)}"
         )
     if not overview.subscriptions:
         lines.append("  none")

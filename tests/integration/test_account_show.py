@@ -79,6 +79,7 @@ def seeded(database_url: str) -> dict[str, str]:
                         OLD_CUSTOMER,
                         status="canceled",
                         stripe_created_at=ago(120),
+                        cancel_at=ago(61),
                         ended_at=ago(60),
                     ),
                     # Past due since two days: in its 7-day grace period.
@@ -155,6 +156,7 @@ def test_support_sees_why_the_account_can_or_cannot_use_each_plan_and_feature(
     assert out.startswith(f"Account {seeded['account_id']}\n")
     # The subscription history, oldest first.
     assert out.index(seeded["sub_old"]) < out.index(seeded["sub_now"])
+    assert f"cancels at: {ago(61):%Y-%m-%d %H:%M:%S}  ended: {ago(60):%Y-%m-%d %H:%M:%S}" in out
     assert [seeded["sub_now"], "pro", "past_due"] == next(
         line[:3] for line in lines if line and line[0] == seeded["sub_now"]
     )
