@@ -117,9 +117,20 @@ def bootstrap(
         view.regained()
         feed.reset()
 
+    def forget(account_id: str) -> None:
+        view.forget(account_id)
+        feed.forget(account_id)
+
     events_due = Doorbell()
     listener: ChangeListener | ChangePoller = (
-        ChangeListener(database.engine, heard, lost, regained, on_events_due=events_due.ring)
+        ChangeListener(
+            database.engine,
+            heard,
+            lost,
+            regained,
+            on_events_due=events_due.ring,
+            on_forget=forget,
+        )
         if database.engine.dialect.name == "postgresql"
         else ChangePoller(
             database.engine,

@@ -41,6 +41,10 @@ class Telemetry(Protocol):
 
     def reconciled(self, missing: int, different: int) -> None: ...
 
+    def entitlement_answered(self, source: str) -> None:
+        """A CheckPlan/GetEntitlements answer: from the view, the database,
+        or the view while out of touch with the database (stale)."""
+
 
 class NullTelemetry:
     @contextmanager
@@ -77,4 +81,7 @@ class NullTelemetry:
         pass
 
     def reconciled(self, missing: int, different: int) -> None:
+        pass
+
+    def entitlement_answered(self, source: str) -> None:
         pass

@@ -52,6 +52,12 @@ class ChangeFeed:
             self._window.append(Change(self._seq, account_id, state_version))
             self._condition.notify_all()
 
+    def forget(self, account_id: str) -> None:
+        """The account was erased: watchers drop what they hold of it."""
+        with self._condition:
+            self._latest.pop(account_id, None)
+        self.publish(account_id, 0)
+
     def reset(self) -> None:
         """Notifications may have been lost: every watcher must drop its cache."""
         with self._condition:

@@ -30,6 +30,8 @@ from billing_server.adapters.event_inbox import EVENTS_CHANNEL
 
 log = logging.getLogger(__name__)
 APPLICATION_NAME = "paymentsvc-listener"
+# "<account_id> forget" on the changes channel: drop the account from every view.
+FORGET = "forget"
 
 
 class ChangeListener:
@@ -41,6 +43,7 @@ class ChangeListener:
         on_regained: Callable[[], None],
         *,
         on_events_due: Callable[[], None] | None = None,
+        on_forget: Callable[[str], None] = lambda _account_id: None,
         keepalive_s: float = 2.0,
         max_backoff_s: float = 5.0,
     ) -> None:
@@ -52,6 +55,7 @@ class ChangeListener:
         # committed before it has been heard.
         self._last_contact = datetime.now(UTC)
         self._on_events_due = on_events_due or (lambda: None)
+        self._on_forget = on_forget
         self._keepalive_s = keepalive_s
         self._max_backoff_s = max_backoff_s
         self._stop = threading.Event()
@@ -146,6 +150,9 @@ class ChangeListener:
         account_id, _, version = payload.rpartition(" ")
         if account_id and version.isdigit():
             self._on_change(account_id, int(version))
+        elif account_id and version == FORGET:
+            # An operator erased the account by hand (docs/data.md).
+            self._on_forget(account_id)
 
 
 def _close(connection: Any) -> None:

@@ -107,6 +107,13 @@ class EntitlementView:
                 self._outdated[account_id] = version
         self.wanted.set()
 
+    def forget(self, account_id: str) -> None:
+        """The account was erased: answered as never seen from now on."""
+        with self._table.lock:
+            self._table.forget(account_id)
+        with self._outdated_lock:
+            self._outdated.pop(account_id, None)
+
     def outdated(self) -> list[str]:
         with self._outdated_lock:
             return list(self._outdated)

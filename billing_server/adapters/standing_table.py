@@ -141,6 +141,25 @@ class StandingTable:
         self._version[slot] = version
         return True
 
+    def forget(self, account_id: str) -> None:
+        """The account no longer exists: held as never seen (version 0), so
+        that whatever it becomes again is newer. Caller holds `lock`."""
+        slot = self._slot(account_id)
+        if slot < 0:
+            return
+        self._version[slot] = _WRITING
+        self._updated_us[slot] = 0
+        self._plan[slot] = self._status[slot] = 0
+        for column in (
+            self._period_start,
+            self._period_end,
+            self._past_due_since,
+            self._created,
+            self._cancel_at,
+        ):
+            column[slot] = 0
+        self._version[slot] = 0
+
     def put_all(self, rows: Sequence[Encoded]) -> None:
         """put_encoded() for many rows; quicker for accounts not held yet (a
         load), whose columns are all appended before the index names them,

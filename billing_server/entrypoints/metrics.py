@@ -72,8 +72,10 @@ class ServerMetrics:
     cancellations: Counter
     reconcile_drift: Gauge
     reconcile_last_success: Gauge
+    entitlement_answers: Counter
     _latency_children: dict[tuple[str, str], Any] = field(default_factory=dict)
     _counter_children: dict[tuple[str, str, grpc.StatusCode], Any] = field(default_factory=dict)
+    _answer_children: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls) -> ServerMetrics:
@@ -174,6 +176,13 @@ class ServerMetrics:
                 registry=r,
                 multiprocess_mode="max",
             ),
+            entitlement_answers=Counter(
+                "paymentsvc_entitlement_answers",
+                "CheckPlan and GetEntitlements answers by source: view, database (read "
+                "through), or stale (from the view while out of touch with the database).",
+                ["source"],
+                registry=r,
+            ),
         )
 
     def observe(self, service: str, method: str, code: grpc.StatusCode, seconds: float) -> None:
@@ -190,6 +199,12 @@ class ServerMetrics:
                 service, method, code.name
             )
         counter.inc()
+
+    def entitlement_answer(self, source: str) -> Any:
+        child = self._answer_children.get(source)
+        if child is None:
+            child = self._answer_children[source] = self.entitlement_answers.labels(source)
+        return child
 
     def breaker_changed(self, state: BreakerState) -> None:
         self.stripe_circuit.set(BREAKER_VALUES[state])

@@ -61,3 +61,6 @@ class ServiceTelemetry:
         self._metrics.reconcile_drift.labels("missing").set(missing)
         self._metrics.reconcile_drift.labels("different").set(different)
         self._metrics.reconcile_last_success.set_to_current_time()
+
+    def entitlement_answered(self, source: str) -> None:
+        self._metrics.entitlement_answer(source).inc()

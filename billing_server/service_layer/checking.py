@@ -68,6 +68,11 @@ def feature_requirement(feature: str) -> FeatureRequirement:
     return FeatureRequirement(validation.name(feature, "feature"))
 
 
+def _answered(deps: Dependencies, read: Read) -> Read:
+    deps.telemetry.entitlement_answered("stale" if read.freshness.stale else read.source.value)
+    return read
+
+
 def check_plan(
     deps: Dependencies, account_id: str, requirement: Requirement, min_state_version: int = 0
 ) -> Checked:
@@ -77,14 +82,14 @@ def check_plan(
         deps.catalog.require(requirement.plan)
     else:
         deps.catalog.lowest_with_feature(requirement.feature)
-    read = read_standing(deps, account_id, min_state_version)
+    read = _answered(deps, read_standing(deps, account_id, min_state_version))
     decision = decide(read.standing, requirement, deps.catalog, deps.clock())
     return Checked(decision, read.source, read.freshness)
 
 
 def get_entitlements(deps: Dependencies, account_id: str, min_state_version: int = 0) -> Entitled:
     validation.account_id(account_id)
-    read = read_standing(deps, account_id, min_state_version)
+    read = _answered(deps, read_standing(deps, account_id, min_state_version))
     return Entitled(
         entitlements(read.standing, deps.catalog, deps.clock()), read.source, read.freshness
     )

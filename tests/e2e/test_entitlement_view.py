@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -149,6 +150,13 @@ def test_answers_continue_marked_stale_then_stop_after_the_maximum(
         known = stale[0].known_current_at.ToDatetime(UTC)
         assert all(a.known_current_at.ToDatetime(UTC) == known for a in stale)
         assert refused_at >= known + timedelta(seconds=STALE_SERVE_MAX_S)
+        metrics = httpx.get(server.metrics_url, timeout=5).text
+        counted = next(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith('paymentsvc_entitlement_answers_total{source="stale"}')
+        )
+        assert counted >= len(stale)
 
         proxy.restore()
         wait_until(lambda: _answers_fresh(check), 20, "fresh answers after the cut")

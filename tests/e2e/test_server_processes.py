@@ -126,6 +126,12 @@ def test_both_processes_serve_hear_every_change_and_drain(
         )
         # Summed over both processes: at least the two rounds over every channel.
         assert handled >= 2 * CHANNELS
+        counted = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("paymentsvc_entitlement_answers_total{")
+        )
+        assert counted == handled  # every answer counted by where it came from
     finally:
         for channel in channels:
             channel.close()

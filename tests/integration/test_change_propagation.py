@@ -17,6 +17,7 @@ from billing_server.adapters.database import make_engine
 from billing_server.bootstrap import Application, bootstrap
 from billing_server.config import Settings
 from billing_server.domain.entitlements import PlanRequirement
+from billing_server.domain.subscriptions import AccountStanding
 from billing_server.service_layer import checking
 from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
@@ -208,3 +209,35 @@ def test_a_listener_cut_off_catches_up_without_reloading_the_view(
         behind.close()
         writer.close()
         proxy.cut()
+
+
+def test_an_account_erased_by_hand_is_forgotten_on_notice(
+    replicas: tuple[Application, Application], account_id: str
+) -> None:
+    a, b = replicas
+    bump(a, account_id)
+    view = b.deps.view
+    assert view is not None
+    b.view_keeper.load()
+    held = view.held(account_id)
+    assert held is not None
+    assert held.state_version == 1
+    # docs/data.md, "Erasing an account", steps 3 and 4.
+    engine = make_engine(a.settings.database_url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(
+                text("DELETE FROM accounts WHERE account_id = :a"), {"a": account_id}
+            )
+            connection.execute(
+                text("SELECT pg_notify('paymentsvc_account_changes', :a || ' forget')"),
+                {"a": account_id},
+            )
+            connection.commit()
+    finally:
+        engine.dispose()
+    wait_until(
+        lambda: view.held(account_id) == AccountStanding.unknown(account_id),
+        5,
+        "the erased account to be forgotten",
+    )

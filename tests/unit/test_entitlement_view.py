@@ -172,3 +172,16 @@ def test_a_bulk_put_keeps_newer_entries_and_adds_new_ones() -> None:
     assert b == standing("acct_b", 2, plan="pro")
     assert c == AccountStanding("acct_c", 1, NOW, None)
     assert len(table) == 3
+
+
+def test_a_forgotten_account_is_answered_as_never_seen_and_can_come_back() -> None:
+    view = EntitlementView()
+    view.put(standing("acct_a", 7))
+    view.changed("acct_a", 8)
+    view.forget("acct_a")
+    assert view.held("acct_a") == AccountStanding.unknown("acct_a")
+    assert view.outdated() == []
+    view.put(standing("acct_a", 1))  # created again: a new life, version 1
+    held = view.held("acct_a")
+    assert held is not None
+    assert held.state_version == 1
