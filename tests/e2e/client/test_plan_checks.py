@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -14,6 +15,7 @@ from billing_client import (
     BillingClient,
     DenialReason,
     FeatureRequired,
+    PlanCheck,
     PlanRequired,
     SubscriptionStatus,
     requires_feature,
@@ -79,11 +81,11 @@ def test_cached_answers_make_no_rpc(
     def view(account_id: str) -> str:
         return "seen"
 
-    before = handled(billing_server, "CheckPlan")
+    before = handled(billing_server, "GetEntitlements")
     results = [view(account_id) for _ in range(50)]
 
     assert results == ["seen"] * 50
-    assert handled(billing_server, "CheckPlan") == before + 1
+    assert handled(billing_server, "GetEntitlements") == before + 1
     assert (client.stats.rpcs, client.stats.hits) == (1, 49)
 
 
@@ -96,12 +98,12 @@ def test_a_hundred_concurrent_checks_make_one_rpc(
         start.wait(10)
         return client.check_access(account_id, plan="pro").allowed
 
-    before = handled(billing_server, "CheckPlan")
+    before = handled(billing_server, "GetEntitlements")
     with ThreadPoolExecutor(max_workers=100) as pool:
         answers = list(pool.map(lambda _: check(), range(100)))
 
     assert answers == [False] * 100
-    assert handled(billing_server, "CheckPlan") == before + 1
+    assert handled(billing_server, "GetEntitlements") == before + 1
     assert client.stats.rpcs == 1
     assert client.stats.shared + client.stats.hits == 99
 
@@ -122,9 +124,9 @@ def test_a_hundred_concurrent_async_checks_make_one_rpc(
             assert client.stats.rpcs == 1
             return [c.allowed for c in checks]
 
-    before = handled(billing_server, "CheckPlan")
+    before = handled(billing_server, "GetEntitlements")
     assert asyncio.run(main()) == [True] * 100
-    assert handled(billing_server, "CheckPlan") == before + 1
+    assert handled(billing_server, "GetEntitlements") == before + 1
 
 
 def test_async_decorators_and_client(
@@ -180,3 +182,33 @@ def test_get_entitlements_answers_every_feature_check_at_once(
     for feature in every_feature:
         assert entitled.allows(feature) == client.check_plan(account_id, feature=feature).allowed
     assert not entitled.stale
+
+
+@pytest.mark.parametrize("plan", [None, "pro", "enterprise"])
+def test_one_lookup_fills_every_check_of_the_account_as_checkplan_answers_it(
+    billing_server: BillingServer,
+    client: BillingClient,
+    emulator: Emulator,
+    account_id: str,
+    plan: str | None,
+) -> None:
+    if plan is not None:
+        subscribe(client, emulator, account_id, plan)
+    plans = client.list_plans()
+    questions = [("plan", p.name) for p in plans] + sorted(
+        {("feature", f) for p in plans for f in p.features}
+    )
+    lookups = handled(billing_server, "GetEntitlements")
+    checks = handled(billing_server, "CheckPlan")
+    cached = {
+        (kind, name): ask(client.check_access, account_id, kind, name) for kind, name in questions
+    }
+
+    assert handled(billing_server, "GetEntitlements") == lookups + 1
+    assert handled(billing_server, "CheckPlan") == checks  # the rest came from the cache
+    for (kind, name), answer in cached.items():
+        assert answer == ask(client.check_plan, account_id, kind, name), (kind, name)
+
+
+def ask(method: Callable[..., PlanCheck], account_id: str, kind: str, name: str) -> PlanCheck:
+    return method(account_id, plan=name) if kind == "plan" else method(account_id, feature=name)

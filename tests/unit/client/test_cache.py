@@ -253,3 +253,16 @@ def test_a_write_is_remembered_as_the_minimum_version_for_its_window() -> None:
     assert cache.min_state_version("acct_1") == 7
     clock.now = T0 + 61
     assert cache.min_state_version("acct_1") == 0  # every replica has heard by now
+
+
+def test_answers_read_together_are_not_stored_over_a_change_meanwhile() -> None:
+    cache = PlanCache(clock=Clock())
+    token = cache.fill_token("acct_1")
+    cache.invalidate("acct_1")  # a change notice while GetEntitlements was in flight
+    assert not cache.put_filled("acct_1", {key(): answer()}, token)
+    assert cache.get(key()) is None
+
+    fresh = cache.fill_token("acct_1")
+    cache.invalidate("acct_other")  # another account's change does not matter
+    assert cache.put_filled("acct_1", {key(): answer(), key(name="enterprise"): answer()}, fresh)
+    assert cache.get(key(name="enterprise")) == answer()

@@ -21,7 +21,8 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from billing_client._stats import CacheStats
 from billing_client._types import PlanCheck
@@ -77,6 +78,13 @@ def _hard_bound(check: PlanCheck) -> float:
     return min(bounds, default=_NEVER)
 
 
+@dataclass(frozen=True)
+class FillToken:
+    cleared: int
+    epoch: int
+    connection: int | None
+
+
 class PlanCache:
     """LRU cache of CheckPlan answers, safe to share between threads and tasks.
 
@@ -123,6 +131,9 @@ class PlanCache:
         self.consistency_window = consistency_window
         # account -> (state version written, clock time it was written)
         self._written: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        # Bumped by invalidations: answers read before one are not stored.
+        self._epochs: dict[str, int] = {}
+        self._cleared = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -164,6 +175,26 @@ class PlanCache:
             return entry.check, age
 
     # Writing ---------------------------------------------------------------
+
+    def fill_token(self, account_id: str) -> FillToken:
+        """Taken before reading every answer about an account at once (see
+        ``put_filled``)."""
+        with self._lock:
+            return FillToken(self._cleared, self._epochs.get(account_id, 0), self._connection)
+
+    def put_filled(
+        self, account_id: str, answers: Mapping[Key, PlanCheck], token: FillToken
+    ) -> bool:
+        """Stores answers read together (one GetEntitlements), unless the
+        account's answers were invalidated since ``token`` was taken: they
+        may predate the change. True when stored."""
+        with self._lock:
+            current = FillToken(self._cleared, self._epochs.get(account_id, 0), token.connection)
+            if current != token:
+                return False
+            for key, check in answers.items():
+                self._store(key, check, token.connection)
+            return True
 
     def put(self, key: Key, check: PlanCheck) -> None:
         """Stores an answer for the plain TTL (not knowing when it was read,
@@ -228,6 +259,12 @@ class PlanCache:
         With ``below_version`` (from a change notice), answers already at
         that state version or later are kept."""
         with self._lock:
+            self._epochs[account_id] = self._epochs.get(account_id, 0) + 1
+            if len(self._epochs) > 2 * self.max_entries:
+                # Bounded: forgetting the epochs spoils the fills in flight
+                # (their extra answers are not stored), nothing else.
+                self._epochs.clear()
+                self._cleared += 1
             keys = self._by_account.pop(account_id, set())
             if below_version is not None:
                 kept = {k for k in keys if self._entries[k].check.state_version >= below_version}
@@ -247,6 +284,8 @@ class PlanCache:
 
     def clear(self) -> None:
         with self._lock:
+            self._cleared += 1
+            self._epochs.clear()
             self._entries.clear()
             self._by_account.clear()
             for flight in self._flights.values():

@@ -11,8 +11,9 @@ import grpc
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import _channel, _convert
 from billing_client._cache import PlanCache
+from billing_client._catalog import CatalogCopy, knows
 from billing_client._channel import TLS, ChannelOptions
-from billing_client._errors import from_rpc_error
+from billing_client._errors import BillingError, from_rpc_error
 from billing_client._metadata import CallMetadata
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
 from billing_client._stats import CacheStats
@@ -83,6 +84,7 @@ class BillingClient:
         self.check_timeout = check_timeout
         self.timeout = timeout
         self.cache = cache if cache is not None else PlanCache()
+        self._catalog = CatalogCopy()
         self._metadata = CallMetadata(service_name, token, token_provider)
         self._channel = _channel.sync_channel(
             target, tls, insecure, _channel.channel_options(max_attempts, channel_options)
@@ -188,12 +190,17 @@ class BillingClient:
         """Like ``check_plan`` but through the cache: a fresh cached answer is
         returned without a call, concurrent misses for the same question share
         one call, and ``on_unavailable`` decides what happens when the server
-        cannot be reached. What the decorators use."""
+        cannot be reached. What the decorators use.
+
+        A miss asks GetEntitlements and fills the cache with the answer of
+        every plan and feature check of the account at once (from the
+        catalogue, fetched once and reused for five minutes); a name the
+        catalogue does not know is asked with CheckPlan."""
         kind, name = _convert.requirement(plan, feature)
         return resolve(
             self.cache,
             (account_id, kind, name),
-            lambda: self._check(account_id, kind, name, None),
+            lambda: self._check_filling(account_id, kind, name),
             on_unavailable,
         )
 
@@ -204,6 +211,37 @@ class BillingClient:
         )
         timeout = self.check_timeout if timeout is None else timeout
         return _convert.entitlements(self._call("GetEntitlements", request, timeout))
+
+    def _check_filling(self, account_id: str, kind: str, name: str) -> PlanCheck:
+        """One GetEntitlements answers this check and fills the cache with
+        every other plan and feature check of the account; CheckPlan when
+        the catalogue is not at hand or does not know the name."""
+        plans = self._plans()
+        if plans is None or not knows(plans, kind, name):
+            return self._check(account_id, kind, name, None)
+        token = self.cache.fill_token(account_id)
+        try:
+            entitled = self.get_entitlements(account_id)
+        except BillingError as error:
+            if error.code is not grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            self._catalog.usable = False  # an older server: CheckPlan from now on
+            return self._check(account_id, kind, name, None)
+        answers = _convert.plan_checks(entitled, plans)
+        others = {(account_id, k, n): a for (k, n), a in answers.items() if (k, n) != (kind, name)}
+        self.cache.put_filled(account_id, others, token)
+        return answers[(kind, name)]
+
+    def _plans(self) -> list[Plan] | None:
+        plans = self._catalog.current()
+        if plans is None and self._catalog.due():
+            try:
+                plans = self.list_plans(timeout=self.check_timeout)
+            except BillingError:
+                self._catalog.failed()
+                return None
+            self._catalog.fetched(plans)
+        return plans
 
     # Catalogue and subscriptions --------------------------------------------
 

@@ -98,6 +98,42 @@ def entitlements(answer: billing_pb2.GetEntitlementsResponse) -> Entitlements:
     )
 
 
+def plan_checks(entitled: Entitlements, plans: list[Plan]) -> dict[tuple[str, str], PlanCheck]:
+    """The answer CheckPlan would give for every plan and feature of the
+    catalogue, from one GetEntitlements answer (the server's rule: a plan
+    satisfies lower-ranked ones; a feature needs a plan that lists it)."""
+    entitled_plan = entitled.plan
+    answers: dict[tuple[str, str], PlanCheck] = {}
+
+    def answer(allowed: bool, shortfall: DenialReason, required: str) -> PlanCheck:
+        return PlanCheck(
+            allowed=allowed,
+            denial_reason=None if allowed else (entitled.denial_reason or shortfall),
+            plan=entitled_plan,
+            status=entitled.status,
+            current_period_end=entitled.current_period_end,
+            valid_until=entitled.valid_until,
+            grace_period_end=entitled.grace_period_end,
+            state_version=entitled.state_version,
+            state_updated_at=entitled.state_updated_at,
+            required_plan=None if allowed else required,
+            stale=entitled.stale,
+            known_current_at=entitled.known_current_at,
+        )
+
+    for required in plans:
+        allowed = entitled_plan is not None and entitled.plan_rank >= required.rank
+        answers[("plan", required.name)] = answer(allowed, DenialReason.PLAN_TOO_LOW, required.name)
+    for candidate in sorted(plans, key=lambda p: p.rank):
+        for feature in candidate.features:
+            if ("feature", feature) not in answers:  # the lowest plan that has it
+                allowed = feature in entitled.features
+                answers[("feature", feature)] = answer(
+                    allowed, DenialReason.FEATURE_NOT_INCLUDED, candidate.name
+                )
+    return answers
+
+
 def plan(message: billing_pb2.Plan) -> Plan:
     return Plan(
         name=message.name,
