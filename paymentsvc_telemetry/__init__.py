@@ -1,1 +1,1 @@
-"""Logging, request ids and tracing shared by the billing server and the gateway."""
+"""Logging, request ids, tracing and error tracking shared by the billing server and the gateway."""

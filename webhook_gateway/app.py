@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from billing_server.adapters.webhook_signatures import InvalidSignature, verify
 from paymentsvc_telemetry import request_ids
+from paymentsvc_telemetry.error_tracking import configure_error_tracking
 from paymentsvc_telemetry.logs import configure_logging
 from paymentsvc_telemetry.tracing import configure_tracing, context_from, shutdown_tracing
 from webhook_gateway.body import BodyTooLarge, read_limited
@@ -54,7 +55,12 @@ def create_app(
                 kind=SpanKind.SERVER,
                 attributes={"http.request.method": "POST", "url.path": settings.webhook_path},
             ) as span:
-                response = await _handle(request)
+                try:
+                    response = await _handle(request)
+                except Exception:
+                    # Logged here, within the request's id and span (the error tracker's tags).
+                    log.exception("unexpected error handling a webhook")
+                    raise
                 span.set_attribute("http.response.status_code", response.status_code)
             metrics.requests.labels(str(response.status_code)).inc()
             response.headers[REQUEST_ID_HEADER] = request_ids.current() or ""
@@ -142,6 +148,7 @@ def create_app_from_env() -> Starlette:
     """The factory uvicorn workers call (each builds its own app, metrics and tracer)."""
     settings = GatewaySettings.from_env()
     configure_logging(settings.log_level, as_json=settings.log_json)
+    configure_error_tracking("webhook-gateway")
     return create_app(settings, tracing=configure_tracing("webhook-gateway"))
 
 

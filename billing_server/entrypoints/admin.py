@@ -24,7 +24,7 @@ from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
 from billing_server.domain.rate_limits import Pacer
-from billing_server.entrypoints import admin_events
+from billing_server.entrypoints import admin_events, admin_reports
 from billing_server.entrypoints.healthcheck import server_status
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(run=_catalog_sync)
 
     admin_events.add_commands(commands, duration)
+    admin_reports.add_commands(commands, duration)
 
     preflight = commands.add_parser(
         "preflight",

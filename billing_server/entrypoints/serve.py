@@ -31,6 +31,7 @@ from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from billing_server.service_layer.event_recovery import event_backlog
+from paymentsvc_telemetry.error_tracking import configure_error_tracking
 from paymentsvc_telemetry.logs import configure_logging, stop_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
 
@@ -44,6 +45,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level, as_json=settings.log_json)
+        configure_error_tracking("billing-server")
         if settings.is_production and (problems := configuration_problems(settings)):
             raise ConfigError("refusing to start in production:\n  - " + "\n  - ".join(problems))
     except ConfigError as exc:

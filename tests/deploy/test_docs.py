@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.account_repository import CHANGES_CHANNEL
 from billing_server.adapters.event_inbox import Backlog
 from billing_server.entrypoints.metrics import ServerMetrics
 from tests.deploy.code_facts import ROOT, admin_command_problem, is_env_read, split_admin_argv
+from webhook_gateway.metrics import GatewayMetrics
 
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 # The README's commands and settings are checked the same way.
@@ -46,8 +48,11 @@ def metric_names() -> set[str]:
     # The gauges read at scrape time, with stand-ins for what they read.
     metrics.watch_backlog(lambda: Backlog({"received": 0}, None, 0))
     metrics.watch_intake(lambda: 0)
-    for family in metrics.registry.collect():
-        names.update(family.name + s for s in SAMPLE_SUFFIXES.get(family.type, ("",)))
+    # The pool and subscription gauges, over a database that has no tables.
+    metrics.watch_database(create_engine("sqlite://", poolclass=QueuePool), cache_s=0)
+    for registry in (metrics.registry, GatewayMetrics.create().registry):
+        for family in registry.collect():
+            names.update(family.name + s for s in SAMPLE_SUFFIXES.get(family.type, ("",)))
     return names
 
 
@@ -74,7 +79,7 @@ def test_every_metric_named_exists(path: Path) -> None:
 @pytest.mark.unit
 @pytest.mark.parametrize("path", WITH_README, ids=lambda p: p.name)
 def test_every_setting_named_is_read_by_the_code(path: Path) -> None:
-    named = set(re.findall(r"\b(?:PAYMENTSVC|STRIPE|OTEL)_[A-Z_]+\b", path.read_text()))
+    named = set(re.findall(r"\b(?:PAYMENTSVC|STRIPE|OTEL|SENTRY)_[A-Z_]+\b", path.read_text()))
     # The test suite's own (`make test` on PostgreSQL), and make dev's.
     read_elsewhere = set(
         re.findall(r"[\"'$]\{?([A-Z][A-Z0-9_]+)", sources_of_the_suite_and_make_dev())
@@ -153,3 +158,20 @@ def test_the_documented_gdpr_queries_export_then_erase_an_account(database_url: 
         assert left == [0, 0, 0, 0]
     finally:
         engine.dispose()
+
+
+def anchors(path: Path) -> set[str]:
+    """The #anchors of a page's headings, as GitHub makes them."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_link_to_a_page_or_section_resolves(path: Path) -> None:
+    broken = []
+    for page, anchor in re.findall(r"\]\(([\w.-]*\.md)?(?:#([\w-]+))?\)", path.read_text()):
+        target = path.parent / page if page else path
+        if not target.exists() or (anchor and anchor not in anchors(target)):
+            broken.append(f"{page}#{anchor}")
+    assert broken == []
