@@ -13,6 +13,7 @@ def customer(
     name: str | None,
     description: str | None,
     metadata: dict[str, str],
+    test_clock: str | None = None,
 ) -> JSON:
     return {
         "id": customer_id,
@@ -44,5 +45,5 @@ def customer(
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": test_clock,
     }

@@ -166,7 +166,7 @@ def invoice(
         },
         "subtotal": total,
         "subtotal_excluding_tax": total,
-        "test_clock": None,
+        "test_clock": subscription["test_clock"],
         "threshold_reason": None,
         "total": total,
         "total_discount_amounts": [],
