@@ -41,6 +41,7 @@ SERVED_TYPES = {
     "product",
     "subscription",
     "subscription_item",
+    "test_helpers.test_clock",
     "webhook_endpoint",
 }
 
@@ -224,11 +225,38 @@ def _walk(client: stripe.StripeClient, control: EmulatorControl) -> None:
     )
     client.v1.checkout.sessions.list(params={"customer": buyer.id})
 
+    # A test clock: a trial that ends, a renewal that fails and is dunned to
+    # the end, and a cancellation scheduled for a date.
+    clock = client.v1.test_helpers.test_clocks.create(params={"frozen_time": 1_798_761_600})
+    on_clock = client.v1.customers.create(
+        params={
+            "test_clock": clock.id,
+            "invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"},
+        }
+    )
+    client.v1.subscriptions.create(
+        params={"customer": on_clock.id, "items": [{"price": monthly.id}], "trial_period_days": 7}
+    )
+    client.v1.subscriptions.create(
+        params={
+            "customer": on_clock.id,
+            "items": [{"price": monthly.id}],
+            "cancel_at": 1_798_761_600 + 20 * 86_400,
+        }
+    )
+    client.v1.test_helpers.test_clocks.advance(
+        clock.id, params={"frozen_time": 1_798_761_600 + 60 * 86_400}
+    )
+    client.v1.test_helpers.test_clocks.retrieve(clock.id)
+    client.v1.test_helpers.test_clocks.list()
+    client.v1.subscriptions.list(params={"customer": on_clock.id, "status": "all"})
+
     client.v1.subscriptions.list(params={"status": "all", "expand": ["data.latest_invoice"]})
     invoices = client.v1.invoices.list(params={"customer": buyer.id})
     client.v1.invoices.retrieve(invoices.data[0].id)
     client.v1.customers.retrieve(buyer.id)
     client.v1.webhook_endpoints.delete(endpoint.id)
+    client.v1.test_helpers.test_clocks.delete(clock.id)
 
     page = client.v1.events.list(params={"limit": 100})
     while page.has_more:
