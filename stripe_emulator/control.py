@@ -48,6 +48,23 @@ def read_clock(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
     return {"now": state.clock.now(), "offset": state.clock.offset}
 
 
+def attach_to_test_clock(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
+    """Put a customer that has no subscription yet on a test clock, as if it
+    had been created with `test_clock` (for customers a service creates)."""
+    customer = state.store.require("customer", path["id"])
+    clock_id = body.get("test_clock")
+    if not isinstance(clock_id, str):
+        raise StripeError("test_clock must be a test clock id", param="test_clock")
+    state.store.require(clocks.TEST_CLOCK, clock_id, param="test_clock")
+    if any(s["customer"] == customer["id"] for s in state.store.newest_first("subscription")):
+        raise StripeError(
+            "Only a customer without subscriptions can be put on a test clock.",
+            param="test_clock",
+        )
+    customer["test_clock"] = clock_id
+    return customer
+
+
 def set_dunning(state: EmulatorState, path: dict[str, str], body: JSON) -> JSON:
     final = body.get("final_status", "canceled")
     if final not in dunning.FINAL_STATUSES:
@@ -110,6 +127,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         helper_route(state, "POST", "/clock/advance", advance_clock),
         helper_route(state, "GET", "/clock", read_clock),
         helper_route(state, "POST", "/dunning", set_dunning),
+        helper_route(state, "POST", "/customers/{id}/test_clock", attach_to_test_clock),
         helper_route(state, "GET", "/dunning", read_dunning),
         helper_route(state, "GET", "/requests", request_counts),
         helper_route(state, "POST", "/reset", reset),

@@ -57,6 +57,11 @@ class EmulatorControl:
     def now(self) -> int:
         return int(self._call("GET", "/clock")["now"])
 
+    def attach_to_test_clock(self, customer_id: str, clock_id: str) -> JSON:
+        """Put a customer without subscriptions on a test clock (one a service
+        created, which could not pass `test_clock`); returns the customer."""
+        return self._call("POST", f"/customers/{customer_id}/test_clock", {"test_clock": clock_id})
+
     def set_dunning(self, final_status: str) -> JSON:
         """What a subscription becomes once its last payment retry fails:
         "canceled" (the default), "unpaid" or "past_due"."""

@@ -8,7 +8,7 @@ import pytest
 import stripe
 
 from stripe_emulator.periods import add_intervals, days
-from stripe_emulator.testing import EmulatorControl, RunningEmulator
+from stripe_emulator.testing import EmulatorControl, EmulatorControlError, RunningEmulator
 from tests.emulator.untyped import untyped
 
 pytestmark = pytest.mark.integration
@@ -364,3 +364,28 @@ def test_a_clock_only_moves_forwards(
 
     assert (raised.value.http_status, raised.value.param) == (400, "frozen_time")
     assert client.v1.test_helpers.test_clocks.retrieve(clock.id).frozen_time == START
+
+
+def test_a_customer_without_subscriptions_can_be_put_on_a_clock(
+    client: stripe.StripeClient,
+    control: EmulatorControl,
+    clock: stripe.test_helpers.TestClock,
+    price: stripe.Price,
+) -> None:
+    made_by_a_service = client.v1.customers.create(params={"email": "svc@example.com"})
+    subscribed = client.v1.customers.create(params={"email": "busy@example.com"})
+    client.v1.subscriptions.create(
+        params={"customer": subscribed.id, "items": [{"price": price.id}]}
+    )
+
+    attached = control.attach_to_test_clock(made_by_a_service.id, clock.id)
+    sub = client.v1.subscriptions.create(
+        params={"customer": made_by_a_service.id, "items": [{"price": price.id}]}
+    )
+
+    assert attached["test_clock"] == clock.id
+    assert (sub.test_clock, sub.created) == (clock.id, START)
+    with pytest.raises(EmulatorControlError) as refused:
+        control.attach_to_test_clock(subscribed.id, clock.id)
+    assert refused.value.status == 400
+    assert client.v1.customers.retrieve(subscribed.id).test_clock is None
