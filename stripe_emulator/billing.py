@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from stripe_emulator import clocks
 from stripe_emulator.errors import StripeError
 from stripe_emulator.events import Origin
 from stripe_emulator.jsontypes import JSON
@@ -18,7 +19,9 @@ from stripe_emulator.periods import days, period
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import new_id
 
-RETRY_DELAY_SECONDS = days(3)
+# Days after an invoice's first failed attempt on which its payment is
+# retried; once the last retry fails, dunning ends (see `dunning.py`).
+RETRY_SCHEDULE_DAYS = (3, 5, 7)
 TIMES = "\u00d7"  # Stripe writes line descriptions as "1 \u00d7 Pro (at ...)"
 LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "incomplete")
 
@@ -74,8 +77,37 @@ def start_subscription(
     metadata: dict[str, str],
     trial_days: int | None,
     subscription_id: str | None = None,
+    cancel_at: int | None = None,
+    cancel_at_period_end: bool = False,
 ) -> JSON:
-    """Create a subscription whose first invoice is paid at once."""
+    """Create a subscription whose first invoice is paid at once, at the
+    time of the customer's test clock if it is on one."""
+    with state.clock.frozen_at(clocks.clock_time(state, customer["id"])):
+        return _start(
+            state,
+            origin,
+            customer=customer,
+            lines=lines,
+            metadata=metadata,
+            trial_days=trial_days,
+            subscription_id=subscription_id,
+            cancel_at=cancel_at,
+            cancel_at_period_end=cancel_at_period_end,
+        )
+
+
+def _start(
+    state: EmulatorState,
+    origin: Origin,
+    *,
+    customer: JSON,
+    lines: list[tuple[JSON, int]],
+    metadata: dict[str, str],
+    trial_days: int | None,
+    subscription_id: str | None,
+    cancel_at: int | None,
+    cancel_at_period_end: bool,
+) -> JSON:
     now = state.clock.now()
     sub_id = subscription_id or new_id("sub_")
     recurring = lines[0][0]["recurring"]
@@ -105,6 +137,9 @@ def start_subscription(
         metadata=metadata,
     )
     sub[CYCLE] = -1 if trial else 0
+    sub["test_clock"] = customer["test_clock"]
+    if cancel_at_period_end or cancel_at is not None:
+        schedule_cancellation(sub, cancel_at, at_period_end=cancel_at_period_end, now=now)
     invoice_id = new_id("in_")
     sub["latest_invoice"] = invoice_id
     state.store.insert(sub)
@@ -121,6 +156,18 @@ def start_subscription(
         free=trial is not None,
     )
     return sub
+
+
+def schedule_cancellation(
+    sub: JSON, cancel_at: int | None, *, at_period_end: bool, now: int
+) -> None:
+    """Have `sub` end at `cancel_at`, or at the end of its period."""
+    if cancel_at is not None and cancel_at <= now:
+        raise StripeError("cancel_at must be in the future.", param="cancel_at")
+    sub["cancel_at_period_end"] = at_period_end
+    sub["cancel_at"] = current_period(sub)[1] if at_period_end else cancel_at
+    sub["canceled_at"] = now
+    sub["cancellation_details"]["reason"] = "cancellation_requested"
 
 
 def issue_invoice(
@@ -178,19 +225,35 @@ def issue_invoice(
     state.events.record("invoice.created", inv, origin)
     inv["attempted"] = True
     if succeeded:
-        inv.update(
-            status="paid",
-            amount_paid=inv["amount_due"],
-            amount_remaining=0,
-            attempt_count=1 if inv["amount_due"] else 0,
-        )
-        inv["status_transitions"]["paid_at"] = now
-        state.events.record("invoice.paid", inv, origin)
-        state.events.record("invoice.payment_succeeded", inv, origin)
+        mark_paid(state, origin, inv, attempts=1 if inv["amount_due"] else 0)
     else:
-        inv.update(attempt_count=1, next_payment_attempt=now + RETRY_DELAY_SECONDS)
-        state.events.record("invoice.payment_failed", inv, origin)
+        record_failed_attempt(state, origin, inv)
     return inv
+
+
+def mark_paid(state: EmulatorState, origin: Origin, inv: JSON, *, attempts: int) -> None:
+    inv.update(
+        status="paid",
+        amount_paid=inv["amount_due"],
+        amount_remaining=0,
+        attempt_count=attempts,
+        next_payment_attempt=None,
+    )
+    inv["status_transitions"]["paid_at"] = state.clock.now()
+    state.events.record("invoice.paid", inv, origin)
+    state.events.record("invoice.payment_succeeded", inv, origin)
+
+
+def record_failed_attempt(state: EmulatorState, origin: Origin, inv: JSON) -> None:
+    """One more failed attempt; the next is scheduled while retries remain."""
+    inv["attempt_count"] += 1
+    retries_done = inv["attempt_count"] - 1
+    inv["next_payment_attempt"] = (
+        inv["created"] + days(RETRY_SCHEDULE_DAYS[retries_done])
+        if retries_done < len(RETRY_SCHEDULE_DAYS)
+        else None
+    )
+    state.events.record("invoice.payment_failed", inv, origin)
 
 
 def _describe(product: JSON | None, item: JSON, free: bool) -> str:

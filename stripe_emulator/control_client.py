@@ -50,11 +50,22 @@ class EmulatorControl:
         return self._call("POST", f"/subscriptions/{subscription_id}/renew", {"outcome": outcome})
 
     def advance_clock(self, seconds: int) -> int:
-        """Move the emulator's clock forward; returns its new now (unix seconds)."""
+        """Move the emulator's clock forward, playing out what falls due on
+        subscriptions not on a test clock; returns its new now (unix seconds)."""
         return int(self._call("POST", "/clock/advance", {"seconds": seconds})["now"])
 
     def now(self) -> int:
         return int(self._call("GET", "/clock")["now"])
+
+    def attach_to_test_clock(self, customer_id: str, clock_id: str) -> JSON:
+        """Put a customer without subscriptions on a test clock (one a service
+        created, which could not pass `test_clock`); returns the customer."""
+        return self._call("POST", f"/customers/{customer_id}/test_clock", {"test_clock": clock_id})
+
+    def set_dunning(self, final_status: str) -> JSON:
+        """What a subscription becomes once its last payment retry fails:
+        "canceled" (the default), "unpaid" or "past_due"."""
+        return self._call("POST", "/dunning", {"final_status": final_status})
 
     def request_counts(self) -> JSON:
         """`{"total", "by_route", "replayed_total", "replayed"}` since the last reset."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_emulator import billing
+from stripe_emulator import billing, clocks
 from stripe_emulator.call import Call
 from stripe_emulator.errors import StripeError
 from stripe_emulator.events import AUTOMATIC
@@ -26,6 +26,12 @@ def update_subscription(state: EmulatorState, subscription_id: str, changes: JSO
     if unknown:
         raise StripeError(f"Unknown change: {unknown[0]}", param=unknown[0])
     sub = state.store.require("subscription", subscription_id)
+    with state.clock.frozen_at(clocks.clock_time(state, sub["customer"])):
+        return _apply(state, sub, changes)
+
+
+def _apply(state: EmulatorState, sub: JSON, changes: JSON) -> JSON:
+    subscription_id = sub["id"]
     tree = _as_update_params(sub, changes)
     if tree:
         # The same code path as POST /v1/subscriptions/{id}: same prorations,

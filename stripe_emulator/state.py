@@ -19,6 +19,8 @@ class EmulatorState:
         self.idempotency = IdempotencyCache()
         self.counters = RequestCounters()
         self.faults = FaultPlan()
+        # What a subscription becomes once its last payment retry fails.
+        self.dunning_final_status = "canceled"
         self.webhooks = WebhookDispatcher(self.store, webhooks)
         self.events.subscribe(self.webhooks.on_event)
 
@@ -36,6 +38,7 @@ class EmulatorState:
             self.faults.clear()
             self.webhooks.reset()
             self.clock.reset()
+            self.dunning_final_status = "canceled"
 
     def close(self) -> None:
         """Stop the webhook delivery thread, if one was started."""

@@ -13,19 +13,23 @@ def customer(
     name: str | None,
     description: str | None,
     metadata: dict[str, str],
+    test_clock: str | None = None,
 ) -> JSON:
     return {
         "id": customer_id,
         "object": "customer",
         "address": None,
         "balance": 0,
+        "business_name": None,
         "created": created,
         "currency": None,
+        "customer_account": None,
         "default_source": None,
         "delinquent": False,
         "description": description,
         "discount": None,
         "email": email,
+        "individual_name": None,
         "invoice_prefix": customer_id[4:12].upper(),
         "invoice_settings": {
             "custom_fields": None,
@@ -41,5 +45,5 @@ def customer(
         "preferred_locales": [],
         "shipping": None,
         "tax_exempt": "none",
-        "test_clock": None,
+        "test_clock": test_clock,
     }

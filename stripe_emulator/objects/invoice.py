@@ -2,7 +2,7 @@
 
 In this API version an invoice names its subscription under
 `parent.subscription_details.subscription`; the old top-level
-`invoice.subscription` is null.
+`invoice.subscription` is gone.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def invoice_line(
             "unit_amount_decimal": price_obj["unit_amount_decimal"],
         },
         "quantity": item["quantity"],
+        "quantity_decimal": str(item["quantity"]),
         "subscription": None,
+        "subtotal": amount,
         "taxes": [],
     }
 
@@ -81,6 +83,7 @@ def invoice(
         "amount_due": due,
         "amount_overpaid": 0,
         "amount_paid": 0,
+        "amount_paid_off_stripe": 0,
         "amount_remaining": due,
         "amount_shipping": 0,
         "application": None,
@@ -101,6 +104,7 @@ def invoice(
         "currency": subscription["currency"],
         "custom_fields": None,
         "customer": customer["id"],
+        "customer_account": None,
         "customer_address": None,
         "customer_email": customer["email"],
         "customer_name": customer["name"],
@@ -137,26 +141,33 @@ def invoice(
             },
             "type": "subscription_details",
         },
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
         "period_end": period[1],
         "period_start": period[0],
         "post_payment_credit_notes_amount": 0,
         "pre_payment_credit_notes_amount": 0,
         "receipt_number": None,
+        "rendering": None,
         "shipping_cost": None,
         "shipping_details": None,
         "starting_balance": 0,
         "statement_descriptor": None,
         "status": "open",
+        "status_details": None,
         "status_transitions": {
             "finalized_at": created,
             "marked_uncollectible_at": None,
             "paid_at": None,
             "voided_at": None,
         },
-        "subscription": None,
         "subtotal": total,
         "subtotal_excluding_tax": total,
-        "test_clock": None,
+        "test_clock": subscription["test_clock"],
+        "threshold_reason": None,
         "total": total,
         "total_discount_amounts": [],
         "total_excluding_tax": total,

@@ -18,6 +18,7 @@ def portal_session(
     return {
         "id": session_id,
         "object": "billing_portal.session",
+        "after_expiration": None,
         "configuration": configuration,
         "created": created,
         "customer": customer_id,

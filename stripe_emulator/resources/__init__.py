@@ -12,6 +12,7 @@ from stripe_emulator.resources import (
     prices,
     products,
     subscriptions,
+    test_clocks,
     webhook_endpoints,
 )
 
@@ -27,4 +28,5 @@ def all_endpoints() -> list[Endpoint]:
         *portal.ENDPOINTS,
         *events.ENDPOINTS,
         *webhook_endpoints.ENDPOINTS,
+        *test_clocks.ENDPOINTS,
     ]

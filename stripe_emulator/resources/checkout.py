@@ -7,7 +7,7 @@ from stripe_emulator.call import Call, Endpoint
 from stripe_emulator.errors import StripeError
 from stripe_emulator.events import AUTOMATIC
 from stripe_emulator.jsontypes import JSON
-from stripe_emulator.objects.checkout import checkout_session, customer_details
+from stripe_emulator.objects.checkout import HOSTED, UI_MODES, checkout_session, customer_details
 from stripe_emulator.objects.customer import customer
 from stripe_emulator.pagination import in_range, paginate
 from stripe_emulator.params import (
@@ -38,7 +38,7 @@ CREATE = obj(
     success_url=STRING,
     cancel_url=STRING,
     return_url=STRING,
-    ui_mode=enum("custom", "embedded", "hosted"),
+    ui_mode=enum(*UI_MODES),
     client_reference_id=STRING,
     metadata=METADATA,
     subscription_data=obj(metadata=METADATA, trial_period_days=INTEGER, description=STRING),
@@ -67,8 +67,8 @@ SUBSCRIPTION_METADATA = "_subscription_metadata"
 def create(call: Call) -> JSON:
     p, now = call.params, call.now()
     mode = p.require_string("mode")
-    ui_mode = p.string("ui_mode") or "hosted"
-    if ui_mode == "hosted":
+    ui_mode = p.string("ui_mode") or HOSTED
+    if ui_mode == HOSTED:
         p.require_string("success_url")
     customer_id, email = p.string("customer"), p.string("customer_email")
     if customer_id and email:
@@ -109,6 +109,7 @@ def create(call: Call) -> JSON:
         client_reference_id=p.string("client_reference_id"),
         allow_promotion_codes=p.boolean("allow_promotion_codes"),
         ui_mode=ui_mode,
+        return_url=p.string("return_url"),
         locale=p.string("locale"),
         metadata=dict(p.raw().get("metadata") or {}),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from stripe_emulator import billing
+from stripe_emulator import billing, clocks
 from stripe_emulator.call import Call, Endpoint
 from stripe_emulator.errors import StripeError, resource_missing
 from stripe_emulator.jsontypes import JSON
@@ -48,6 +48,8 @@ CREATE = obj(
     payment_behavior=_PAYMENT_BEHAVIOR,
     default_payment_method=STRING,
     description=STRING,
+    cancel_at=INTEGER,
+    cancel_at_period_end=BOOLEAN,
 )
 UPDATE = obj(
     items=list_of(
@@ -90,6 +92,7 @@ LIST = list_params(
     created=RANGE,
     current_period_end=RANGE,
     current_period_start=RANGE,
+    test_clock=STRING,
 )
 # What a canceled subscription still accepts, as Stripe allows.
 _CANCELED_UPDATABLE = {"metadata", "cancellation_details", "expand"}
@@ -115,19 +118,38 @@ def create(call: Call) -> JSON:
     billing.check_prices_compatible(
         [(o, item.name("price")) for (o, _), item in zip(lines, items, strict=True)]
     )
-    return billing.start_subscription(
+    if p.boolean("cancel_at_period_end") and p.integer("cancel_at") is not None:
+        raise _both_cancellations()
+    sub = billing.start_subscription(
         call.state,
         call.origin,
         customer=buyer,
         lines=lines,
         metadata=merged_metadata({}, p),
         trial_days=p.integer("trial_period_days"),
+        cancel_at=p.integer("cancel_at"),
+        cancel_at_period_end=p.boolean("cancel_at_period_end") is True,
+    )
+    if p.string("default_payment_method"):
+        sub["default_payment_method"] = p.string("default_payment_method")
+    return sub
+
+
+def _both_cancellations() -> StripeError:
+    return StripeError(
+        "You may only specify one of these parameters: cancel_at, cancel_at_period_end.",
+        param="cancel_at",
     )
 
 
 def update(call: Call) -> JSON:
-    p = call.params
     stored = call.store.require("subscription", call.id)
+    with call.state.clock.frozen_at(clocks.clock_time(call.state, stored["customer"])):
+        return _update(call, stored)
+
+
+def _update(call: Call, stored: JSON) -> JSON:
+    p = call.params
     if stored["status"] == "canceled" and not p.keys() <= _CANCELED_UPDATABLE:
         raise StripeError(
             "A canceled subscription can only update its cancellation_details and metadata."
@@ -150,8 +172,9 @@ def update(call: Call) -> JSON:
         billing.set_period(sub, billing.cycle_period(sub, 0))
     _apply_cancellation(call, sub)
     sub["metadata"] = merged_metadata(sub["metadata"], p)
-    if p.has("description"):
-        sub["description"] = p.string("description")
+    for field in ("description", "default_payment_method"):
+        if p.has(field):
+            sub[field] = p.string(field)
     behavior = p.string("proration_behavior") or "create_prorations"
     invoice_amounts = None if interval_changed else _prorations(call, sub, old_amounts)
     invoicing = interval_changed or (behavior == "always_invoice" and invoice_amounts)
@@ -223,11 +246,12 @@ def _apply_items(call: Call, sub: JSON) -> None:
 def _apply_cancellation(call: Call, sub: JSON) -> None:
     p, details = call.params, sub["cancellation_details"]
     at_period_end = p.boolean("cancel_at_period_end")
+    if at_period_end is True and p.integer("cancel_at") is not None:
+        raise _both_cancellations()
     if at_period_end is True or p.integer("cancel_at") is not None:
-        sub["cancel_at_period_end"] = at_period_end is True
-        sub["cancel_at"] = p.integer("cancel_at") or billing.current_period(sub)[1]
-        sub["canceled_at"] = call.now()
-        details["reason"] = "cancellation_requested"
+        billing.schedule_cancellation(
+            sub, p.integer("cancel_at"), at_period_end=at_period_end is True, now=call.now()
+        )
     elif at_period_end is False or (p.has("cancel_at") and p.integer("cancel_at") is None):
         sub.update(cancel_at_period_end=False, cancel_at=None, canceled_at=None)
         details["reason"] = None
@@ -256,13 +280,14 @@ def cancel(call: Call) -> JSON:
         # Stripe treats a canceled subscription as deleted for this call.
         raise resource_missing("subscription", sub["id"])
     details = call.params.object("cancellation_details")
-    return billing.end(
-        call.state,
-        call.origin,
-        sub,
-        comment=details.string("comment") if details else None,
-        feedback=details.string("feedback") if details else None,
-    )
+    with call.state.clock.frozen_at(clocks.clock_time(call.state, sub["customer"])):
+        return billing.end(
+            call.state,
+            call.origin,
+            sub,
+            comment=details.string("comment") if details else None,
+            feedback=details.string("feedback") if details else None,
+        )
 
 
 def list_subscriptions(call: Call) -> JSON:
@@ -285,6 +310,7 @@ def list_subscriptions(call: Call) -> JSON:
                 p.string("price") is None
                 or any(i["price"]["id"] == p.string("price") for i in o["items"]["data"])
             )
+            and p.string("test_clock") in (None, o["test_clock"])
             and in_range(o["created"], p.range("created"))
             and in_range(item["current_period_end"], p.range("current_period_end"))
             and in_range(item["current_period_start"], p.range("current_period_start"))
