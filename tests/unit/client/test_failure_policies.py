@@ -11,6 +11,7 @@ from billing_client import (
     FAIL_CLOSED,
     FAIL_OPEN,
     AnswerSource,
+    NotFound,
     PlanRequired,
     Unavailable,
     requires_plan,
@@ -113,5 +114,6 @@ def test_policies_apply_per_decorator() -> None:
 def test_other_errors_are_not_hidden_by_a_policy() -> None:
     fake = FakeBillingClient()
 
-    with pytest.raises(Exception, match="PLAN_NOT_FOUND"):
+    with pytest.raises(NotFound) as refused:
         fake.check_access("acct_1", plan="gold", on_unavailable=FAIL_OPEN)
+    assert refused.value.reason == "PLAN_NOT_FOUND"
