@@ -58,6 +58,8 @@ class Settings:
     jwt_leeway_s: int
     rate_limits: str
     max_deadline_s: float
+    # How long calls are still served after SIGTERM, while NOT_SERVING.
+    shutdown_delay_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
     view_max_accounts: int
@@ -86,6 +88,19 @@ class Settings:
     @property
     def uses_emulator(self) -> bool:
         return self.stripe_api_base is not None
+
+    @property
+    def drain_margin_s(self) -> float:
+        """What a call cut short by a shutdown needs to answer before its
+        grace ends: its rollback and its status."""
+        return min(1.0, self.shutdown_grace_s / 2)
+
+    @property
+    def stripe_attempt_timeout_s(self) -> float:
+        """One Stripe attempt never outlives a shutdown that starts while it
+        waits: its call is answered, not cancelled at the end of the grace."""
+        drain_s = self.shutdown_delay_s + self.shutdown_grace_s - self.drain_margin_s
+        return min(self.stripe_timeout_s, drain_s)
 
     @property
     def is_production(self) -> bool:
@@ -134,6 +149,7 @@ class Settings:
                 "PAYMENTSVC_RATE_LIMITS", "default=200/400,CheckPlan=5000/10000"
             ),
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
+            shutdown_delay_s=reader.number("PAYMENTSVC_SHUTDOWN_DELAY", 5.0, allow_zero=True),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
             # About 1.3 kB each (bench/memory.py): 250,000 is some 330 MB.

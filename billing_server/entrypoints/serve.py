@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
+from billing_server import deadlines
 from billing_server.adapters.catalog_file import CatalogError
 from billing_server.adapters.circuit_breaker import BreakerState
 from billing_server.adapters.tokens import TokenVerifier
@@ -96,13 +98,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     stopping.wait()
-    # Load balancers see NOT_SERVING first; calls in flight get the grace
-    # period to finish; new calls are refused from now on.
-    probe.stop()
-    maintenance.stop()
-    running.set_serving(False)
-    app.changes.close()  # ends the watch streams, which would hold the drain
-    running.server.stop(settings.shutdown_grace_s).wait()
+    _drain(app, running, probe, maintenance, settings)
     # Events stored but not applied yet stay in the inbox for the next start
     # (or another replica): the applier only finishes what it holds.
     applier.stop(settings.shutdown_grace_s)
@@ -114,6 +110,34 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     # threads may still sit in a Stripe request; the interpreter would wait
     # for them at exit. The drain is over: end the process now.
     os._exit(0)
+
+
+def _drain(
+    app: Application,
+    running: RunningServer,
+    probe: DatabaseProbe,
+    maintenance: Maintenance,
+    settings: Settings,
+) -> None:
+    """Stops taking calls without failing any that reached the server."""
+    # NOT_SERVING first, while calls are still accepted: load balancers and
+    # Kubernetes endpoints need a few seconds to stop sending here, and a
+    # call they send meanwhile must be served, not refused.
+    # Every call's deadline ends a little before the grace does, so that each
+    # is answered (UNAVAILABLE at worst, which clients retry) rather than
+    # cancelled; Stripe attempts already waiting are bounded the same way
+    # (Settings.stripe_attempt_timeout_s).
+    grace_s = settings.shutdown_grace_s
+    deadlines.drain_until(
+        time.monotonic() + settings.shutdown_delay_s + grace_s - settings.drain_margin_s
+    )
+    running.set_serving(False)
+    probe.stop()
+    maintenance.stop()
+    time.sleep(settings.shutdown_delay_s)
+    # Then new calls are refused and calls in flight get the grace period.
+    app.changes.close()  # ends the watch streams, which would hold the drain
+    running.server.stop(grace_s).wait()
 
 
 def pipeline(
