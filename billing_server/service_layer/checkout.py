@@ -54,7 +54,7 @@ def create_checkout(
             success_url=deps.urls.success,
             cancel_url=deps.urls.cancel,
         ),
-        idempotency_key=stripe_key("checkout", account_id, idempotency_key),
+        idempotency_key=stripe_key(actor, "checkout", account_id, idempotency_key),
     )
     with deps.uow(write=True) as uow:
         uow.audit.record(

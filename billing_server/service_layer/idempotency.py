@@ -7,6 +7,8 @@ concurrent calls with one key wait for the first one's answer.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -29,11 +31,19 @@ ABANDONED_AFTER = timedelta(seconds=60)
 POLL_INTERVAL_S = 0.02
 
 
-def stripe_key(action: str, account_id: str, idempotency_key: str | None) -> str:
-    """The Idempotency-Key of a Stripe request made for a caller's request:
-    derived from the caller's key, so that a retry of one never makes a
-    second object in Stripe (a fresh one when the caller gave none)."""
-    return f"paymentsvc:{action}:{account_id}:{idempotency_key or uuid.uuid4()}"
+def stripe_key(caller: str, action: str, account_id: str, idempotency_key: str | None) -> str:
+    """The Idempotency-Key of a Stripe request made for a caller's request.
+
+    Derived from the caller's key, so that a retry of one never makes a
+    second object in Stripe (a fresh one when the caller gave none), and
+    scoped like ours: by calling service, method and account. A digest of
+    the four as a JSON array: no separator inside a part can make two
+    requests share a key, and it is 75 characters whatever the inputs
+    (Stripe allows 255).
+    """
+    parts = [caller, action, account_id, idempotency_key or str(uuid.uuid4())]
+    digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    return f"paymentsvc_{digest}"
 
 
 def run_idempotent(

@@ -41,7 +41,7 @@ def change_plan(
     if subscription.plan == plan.name:
         return state  # already there: nothing to ask Stripe
     price_id = deps.stripe.price_id_for(plan)
-    request_key = stripe_key("change-plan", account_id, idempotency_key)
+    request_key = stripe_key(actor, "change-plan", account_id, idempotency_key)
     return _apply(
         deps,
         state,
@@ -70,7 +70,7 @@ def cancel_subscription(
 ) -> AccountState:
     validation.account_id(account_id)
     state, subscription = _live_subscription(deps, account_id)
-    request_key = stripe_key(f"cancel-{timing.value}", account_id, idempotency_key)
+    request_key = stripe_key(actor, f"cancel-{timing.value}", account_id, idempotency_key)
     if timing is CancellationTiming.AT_PERIOD_END:
         if subscription.cancel_at_period_end:
             return state  # already scheduled
