@@ -31,6 +31,7 @@ from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from billing_server.service_layer.event_recovery import event_backlog
+from billing_server.service_layer.idempotency import release_held_claims
 from paymentsvc_telemetry.logs import configure_logging, stop_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
 
@@ -138,6 +139,10 @@ def _drain(
     # Then new calls are refused and calls in flight get the grace period.
     app.changes.close()  # ends the watch streams, which would hold the drain
     running.server.stop(grace_s).wait()
+    # A call cut off still holds its idempotency key: a retry on another
+    # replica need not wait for the claim to lapse.
+    if released := release_held_claims(app.deps):
+        log.warning("released %d idempotency claims of calls cut off by the shutdown", released)
 
 
 def pipeline(

@@ -16,7 +16,8 @@ def test_a_key_stays_within_stripes_limit_for_the_longest_inputs() -> None:
     # 255-character caller keys, and a long service name from a token.
     key = stripe_key("s" * 255, "cancel-at_period_end", "a" * 128, "k" * 255)
     assert len(key) <= STRIPE_MAX_KEY
-    assert key.isascii() and key.isprintable()
+    assert key.isascii()
+    assert key.isprintable()
 
 
 def test_the_same_request_always_gets_the_same_key() -> None:
