@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
@@ -61,8 +61,16 @@ def test_calls_fail_unavailable_and_recover(
     server, proxy = proxied
     account = f"acct_outage_{uuid.uuid4().hex[:8]}"
     codes: Counter[str] = Counter()
-    created: list[str] = []
+    answered: set[str] = set()  # accounts whose checkout answered OK
+    unanswered: dict[str, str] = {}  # account -> the idempotency key to retry with
+    lock = threading.Lock()
     stop = threading.Event()
+
+    def checkout(stub: Any, buyer: str, key: str) -> None:
+        stub.CreateCheckout(
+            billing_pb2.CreateCheckoutRequest(account_id=buyer, plan="pro", idempotency_key=key),
+            timeout=5,
+        )
 
     def load() -> None:
         with grpc.insecure_channel(server.target) as raw:
@@ -70,24 +78,23 @@ def test_calls_fail_unavailable_and_recover(
                 grpc.intercept_channel(raw, BearerToken(server.token))
             )
             while not stop.is_set():
-                for call in ("check", "checkout"):
-                    try:
-                        if call == "check":
-                            stub.CheckPlan(
-                                billing_pb2.CheckPlanRequest(account_id=account, plan="free"),
-                                timeout=5,
-                            )
-                        else:
-                            session = stub.CreateCheckout(
-                                billing_pb2.CreateCheckoutRequest(
-                                    account_id=f"{account}_{uuid.uuid4().hex[:6]}", plan="pro"
-                                ),
-                                timeout=5,
-                            )
-                            created.append(session.session_id)
-                        codes["OK"] += 1
-                    except grpc.RpcError as error:
-                        codes[error.code().name] += 1
+                try:
+                    stub.CheckPlan(
+                        billing_pb2.CheckPlanRequest(account_id=account, plan="free"), timeout=5
+                    )
+                    codes["OK"] += 1
+                except grpc.RpcError as error:
+                    codes[error.code().name] += 1
+                buyer, key = f"{account}_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+                try:
+                    checkout(stub, buyer, key)
+                    codes["OK"] += 1
+                    with lock:
+                        answered.add(buyer)
+                except grpc.RpcError as error:
+                    codes[error.code().name] += 1
+                    with lock:
+                        unanswered[buyer] = key
 
     workers = [threading.Thread(target=load) for _ in range(4)]
     for worker in workers:
@@ -112,22 +119,45 @@ def test_calls_fail_unavailable_and_recover(
     assert set(codes) <= {"OK", "UNAVAILABLE"}, codes  # never INTERNAL or UNKNOWN
     assert codes["OK"] > ok_before  # it recovered
 
-    # Every checkout that answered OK is audited: its writes committed whole.
+    # Each caller that heard UNAVAILABLE retries with its key: it gets its
+    # answer (the first one, when the outage swallowed it), or the checkout
+    # runs now. A claim the outage kept lapses with its call's deadline.
+    with grpc.insecure_channel(server.target) as raw:
+        stub = billing_pb2_grpc.BillingServiceStub(
+            grpc.intercept_channel(raw, BearerToken(server.token))
+        )
+        for buyer, key in unanswered.items():
+            give_up_at = time.monotonic() + 30
+            while not retried(stub, buyer, key):
+                assert time.monotonic() < give_up_at, f"the checkout of {buyer} never answered"
+                time.sleep(0.1)
+            answered.add(buyer)
+
+    # "ok" in the audit means its caller got, or can get, the answer: every
+    # answered checkout is audited once, and nothing else is.
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            audited = connection.scalar(
-                select(func.count())
-                .select_from(AuditLogRow)
-                .where(
+            audited = connection.scalars(
+                select(AuditLogRow.account_id).where(
                     AuditLogRow.action == "CreateCheckout",
                     AuditLogRow.outcome == "ok",
                     AuditLogRow.account_id.like(f"{account}_%"),
                 )
-            )
+            ).all()
     finally:
         engine.dispose()
-    # A commit whose acknowledgement the cut swallowed is audited though
-    # its caller heard UNAVAILABLE: more audit rows than answers can happen,
-    # fewer cannot.
-    assert (audited or 0) >= len(created)
+    assert sorted(str(audited_account) for audited_account in audited) == sorted(answered)
+
+
+def retried(stub: Any, buyer: str, key: str) -> bool:
+    try:
+        stub.CreateCheckout(
+            billing_pb2.CreateCheckoutRequest(account_id=buyer, plan="pro", idempotency_key=key),
+            timeout=5,
+        )
+    except grpc.RpcError as error:
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED):
+            return False
+        raise
+    return True
