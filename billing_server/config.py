@@ -22,6 +22,11 @@ CHECKOUT_SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 DEFAULT_PLANS_FILE = Path(__file__).parent / "catalog" / "plans.toml"
 
 
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NOTSET")
+DEFAULT_JWT_MAX_TTL_S = 90 * 24 * 3600
+
+
 class ConfigError(ValueError):
     """The environment does not describe a service that can start."""
 
@@ -56,6 +61,8 @@ class Settings:
     jwt_keys: tuple[str, ...]
     jwt_audience: str
     jwt_leeway_s: int
+    # Tokens living longer than this (exp - iat) are refused.
+    jwt_max_ttl_s: int
     rate_limits: str
     max_deadline_s: float
     # How long calls are still served after SIGTERM, while NOT_SERVING.
@@ -75,6 +82,9 @@ class Settings:
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
     tls_client_ca_file: Path | None
+    # Production may serve plaintext gRPC only when this says that a mesh
+    # (sidecars) provides TLS.
+    allow_plaintext: bool
     success_url: str
     cancel_url: str
     return_url: str
@@ -114,7 +124,9 @@ class Settings:
         # Without a real key the service can only talk to the emulator.
         default_base = None if api_key else EMULATOR_API_BASE
         settings = cls(
-            environment=reader.text("PAYMENTSVC_ENV", "development"),
+            # Exactly one of these: `Production` or `prod` must not start a
+            # server that skips the production checks.
+            environment=reader.exact_choice("PAYMENTSVC_ENV", ENVIRONMENTS, "development"),
             allow_test_mode_in_production=reader.flag("PAYMENTSVC_ALLOW_TEST_MODE_IN_PRODUCTION"),
             grpc_address=reader.text("PAYMENTSVC_GRPC_ADDRESS", "127.0.0.1:50051"),
             grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
@@ -145,6 +157,7 @@ class Settings:
             ),
             jwt_audience=reader.text("PAYMENTSVC_JWT_AUDIENCE", "paymentsvc"),
             jwt_leeway_s=reader.integer("PAYMENTSVC_JWT_LEEWAY", 30),
+            jwt_max_ttl_s=reader.integer("PAYMENTSVC_JWT_MAX_TTL", DEFAULT_JWT_MAX_TTL_S),
             rate_limits=reader.text(
                 "PAYMENTSVC_RATE_LIMITS", "default=200/400,CheckPlan=5000/10000"
             ),
@@ -164,6 +177,7 @@ class Settings:
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),
+            allow_plaintext=reader.flag("PAYMENTSVC_ALLOW_PLAINTEXT"),
             success_url=_with_session_placeholder(
                 reader.text(
                     "PAYMENTSVC_SUCCESS_URL",
@@ -174,7 +188,7 @@ class Settings:
             cancel_url=reader.text("PAYMENTSVC_CANCEL_URL", "http://localhost:3000/billing/cancel"),
             return_url=reader.text("PAYMENTSVC_RETURN_URL", "http://localhost:3000/account"),
             plans_file=Path(reader.text("PAYMENTSVC_PLANS_FILE", str(DEFAULT_PLANS_FILE))),
-            log_level=reader.text("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+            log_level=reader.choice("PAYMENTSVC_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
             log_json=reader.choice(
                 "PAYMENTSVC_LOG_FORMAT",
                 ("json", "text"),
@@ -220,10 +234,21 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         return self.env.get(name) or default
 
-    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        value = (self.env.get(name) or default).strip().lower()
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
+    ) -> str:
+        value = (self.env.get(name) or default).strip()
+        value = value.upper() if upper else value.lower()
         if value not in allowed:
             self.problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            return default
+        return value
+
+    def exact_choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.env.get(name) or default
+        if value not in allowed:
+            choices = ", ".join(allowed)
+            self.problems.append(f"{name} must be exactly one of {choices}, got {value!r}")
             return default
         return value
 
@@ -274,5 +299,7 @@ class _Reader:
         return value
 
     def raise_problems(self) -> None:
+        if len(self.problems) == 1:
+            raise ConfigError(f"invalid configuration: {self.problems[0]}")
         if self.problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))

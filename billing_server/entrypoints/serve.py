@@ -149,7 +149,12 @@ def pipeline(
     settings: Settings, metrics: ServerMetrics | None, *, tracing: bool = False
 ) -> RequestPipeline:
     verifier = (
-        TokenVerifier(settings.jwt_keys, settings.jwt_audience, settings.jwt_leeway_s)
+        TokenVerifier(
+            settings.jwt_keys,
+            settings.jwt_audience,
+            settings.jwt_leeway_s,
+            settings.jwt_max_ttl_s,
+        )
         if settings.jwt_keys
         else None
     )
