@@ -72,6 +72,7 @@ class Settings:
     view_max_accounts: int
     watch_window: int
     max_watchers: int
+    max_watchers_per_caller: int
     # 0 turns scheduled replay and reconciliation off.
     maintenance_interval_s: float
     # The pace of the Stripe requests the applier and reconciliation make.
@@ -169,6 +170,7 @@ class Settings:
             view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 250_000),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
+            max_watchers_per_caller=reader.integer("PAYMENTSVC_MAX_WATCHERS_PER_CALLER", 16),
             maintenance_interval_s=reader.number(
                 "PAYMENTSVC_MAINTENANCE_INTERVAL", 3600.0, allow_zero=True
             ),

@@ -64,7 +64,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         settings.grpc_max_workers,
         pipeline(settings, metrics, tracing=tracing),
         tls=_tls(settings),
-        watchers=Watchers(app.changes, settings.max_watchers),
+        watchers=Watchers(
+            app.changes, settings.max_watchers, per_caller=settings.max_watchers_per_caller
+        ),
     )
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
