@@ -47,6 +47,8 @@ class Settings:
     db_pool_timeout_s: float
     db_pool_recycle_s: int
     db_connect_timeout_s: int
+    db_statement_timeout_s: int
+    db_tcp_timeout_s: int
     stripe_api_key: str
     stripe_api_base: str | None
     stripe_timeout_s: float
@@ -142,6 +144,8 @@ class Settings:
             db_pool_timeout_s=reader.number("PAYMENTSVC_DB_POOL_TIMEOUT", 5.0),
             db_pool_recycle_s=reader.integer("PAYMENTSVC_DB_POOL_RECYCLE", 1800),
             db_connect_timeout_s=reader.integer("PAYMENTSVC_DB_CONNECT_TIMEOUT", 5),
+            db_statement_timeout_s=reader.integer("PAYMENTSVC_DB_STATEMENT_TIMEOUT", 10),
+            db_tcp_timeout_s=reader.integer("PAYMENTSVC_DB_TCP_TIMEOUT", 10),
             stripe_api_key=api_key or EMULATOR_API_KEY,
             stripe_api_base=env.get("PAYMENTSVC_STRIPE_API_BASE") or default_base,
             stripe_timeout_s=reader.number("PAYMENTSVC_STRIPE_TIMEOUT", 10.0),

@@ -74,7 +74,12 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     maintenance = Maintenance(app.deps, app.database.engine, settings.maintenance_interval_s)
     if settings.maintenance_interval_s > 0:
         maintenance.start()
-    probe = DatabaseProbe(app.database.engine, running.set_ready, settings.health_probe_interval_s)
+
+    def database_reachable(reachable: bool) -> None:
+        app.database.reachability.set(reachable)
+        running.set_ready(reachable)
+
+    probe = DatabaseProbe(app.database.engine, database_reachable, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
         port = metrics.serve(settings.metrics_address)

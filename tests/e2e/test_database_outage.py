@@ -7,7 +7,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def proxied(
     proxy.start()
     through_proxy = url.set(host="127.0.0.1", port=proxy.port)
     env = server_env(through_proxy.render_as_string(hide_password=False), emulator, free_port())
-    env["PAYMENTSVC_HEALTH_PROBE_INTERVAL"] = "0.3"
+    env["PAYMENTSVC_HEALTH_PROBE_INTERVAL"] = str(PROBE_INTERVAL_S)
     env["PAYMENTSVC_DB_CONNECT_TIMEOUT"] = "2"
     server = start_server(env, e2e_logs)
     yield server, proxy
@@ -161,3 +162,72 @@ def retried(stub: Any, buyer: str, key: str) -> bool:
             return False
         raise
     return True
+
+
+def test_a_silent_partition_fails_calls_unavailable_within_their_deadline(
+    proxied: tuple[BillingServer, TcpProxy],
+) -> None:
+    server, proxy = proxied
+    deadline_s = 3.0
+    with grpc.insecure_channel(server.target) as raw:
+        stub = billing_pb2_grpc.BillingServiceStub(
+            grpc.intercept_channel(raw, BearerToken(server.token))
+        )
+        account = f"acct_partition_{uuid.uuid4().hex[:8]}"
+        # Warm: the pool holds open connections, which the partition freezes.
+        for _ in range(4):
+            start_checkout(stub, f"{account}_{uuid.uuid4().hex[:6]}", deadline_s)
+        proxy.hold()
+        try:
+            held_at = time.monotonic()
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                # Caught by the partition on a pooled connection: cut at its deadline.
+                in_flight = pool.submit(
+                    timed_failure, lambda: start_checkout(stub, f"{account}_caught", deadline_s)
+                )
+                wait_until(lambda: not serving(raw), 4 * PROBE_INTERVAL_S, "readiness to flip")
+                flipped_after = time.monotonic() - held_at
+                caught = in_flight.result(timeout=deadline_s + 5)
+                # Once the partition is known, calls fail at once.
+                endings = list(
+                    pool.map(
+                        lambda n: timed_failure(
+                            lambda: start_checkout(stub, f"{account}_{n}", deadline_s)
+                        ),
+                        range(4),
+                    )
+                )
+            read = timed_failure(
+                lambda: stub.GetSubscription(
+                    billing_pb2.GetSubscriptionRequest(account_id=account), timeout=deadline_s
+                )
+            )
+        finally:
+            proxy.release()
+        assert flipped_after < 4 * PROBE_INTERVAL_S
+        for code, took in [caught, *endings, read]:
+            assert code == grpc.StatusCode.UNAVAILABLE, (code, took)
+            assert took < deadline_s
+        wait_until(lambda: serving(raw), 15, "readiness to come back")
+        start_checkout(stub, f"{account}_after", deadline_s)
+
+
+PROBE_INTERVAL_S = 0.3
+
+
+def start_checkout(stub: Any, buyer: str, timeout_s: float) -> None:
+    stub.CreateCheckout(
+        billing_pb2.CreateCheckoutRequest(
+            account_id=buyer, plan="pro", idempotency_key=uuid.uuid4().hex
+        ),
+        timeout=timeout_s,
+    )
+
+
+def timed_failure(call: Callable[[], object]) -> tuple[grpc.StatusCode, float]:
+    started = time.monotonic()
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error.code(), time.monotonic() - started
+    return grpc.StatusCode.OK, time.monotonic() - started
