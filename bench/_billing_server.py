@@ -32,7 +32,8 @@ def start_billing_server(
     *,
     stripe_api_base: str | None = None,
 ) -> tuple[Process, str]:
-    """billing-server on a free loopback port, SERVING; (process, target).
+    """billing-server on a free loopback port, ready (its entitlement view
+    loaded); (process, target).
 
     It talks to the Stripe emulator at `stripe_api_base` when given; else to
     a closed port, so that a call to Stripe fails at once and shows up as an
@@ -52,7 +53,7 @@ def start_billing_server(
     }
     process = Process.script("billing-server", env)
     try:
-        wait_until(lambda: process.running() and _serving(target), 60, "billing-server")
+        wait_until(lambda: process.running() and _serving(target), 120, "billing-server")
     except BaseException:  # Ctrl-C while it starts, too
         process.stop()
         raise
@@ -62,5 +63,7 @@ def start_billing_server(
 def _serving(target: str) -> bool:
     with grpc.insecure_channel(target) as channel:
         health: Any = health_pb2_grpc.HealthStub(channel)  # the stubs' types omit Check
-        answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+        answer = health.Check(
+            health_pb2.HealthCheckRequest(service="billing.v1.BillingService"), timeout=1
+        )
         return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)

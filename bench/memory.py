@@ -1,13 +1,13 @@
-"""Resident memory of billing-server: idle, then after CheckPlan touched every account.
+"""Resident memory of billing-server with every account in its view.
 
-    .venv/bin/python -m bench.memory [--accounts K] [--max-seconds 600]
+    .venv/bin/python -m bench.memory
         [--database-url postgresql://postgres@127.0.0.1:5432/paymentsvc_bench] [--sqlite [PATH]]
 
-Needs the database of `bench.load_subscriptions`. Asks CheckPlan once for
-each of the first K accounts (all loaded accounts by default), 64 calls in
-flight, in shuffled order, and prints VmRSS from /proc/<pid>/status along the
-way. Stops after --max-seconds even if not every account was touched, and
-says how many were.
+Needs the database of `bench.load_subscriptions`. Starts billing-server twice
+in the same run: on an empty, migrated database (the bare process), then on
+the loaded one, where it loads every account into its view before it reports
+SERVING. Prints the time to SERVING, VmRSS from /proc/<pid>/status after a
+CheckPlan warm-up, and the difference per account.
 """
 
 from __future__ import annotations
@@ -16,75 +16,59 @@ import argparse
 import time
 from pathlib import Path
 
-from bench._accounts import CHECK_PLAN, AccountSequence, shuffled
+from bench._accounts import CHECK_PLAN, RandomAccounts
 from bench._billing_server import bearer, start_billing_server
-from bench._database import DEFAULT_SQLITE, DEFAULT_URL, scalar
+from bench._database import DEFAULT_SQLITE, DEFAULT_URL, migrate, recreate, scalar
 from bench._grpc_load import GrpcLoad, run_load
-from bench._processes import rss_mb
+from bench._processes import WORK_DIR, rss_mb
 from bench._provenance import code_under_test
 from billing_server.adapters.tokens import Scope
 
-# RSS is printed after each batch of this many accounts; the first, small
-# batch opens the pool's connections and warms the code paths, so that the
-# growth after it is what the accounts themselves cost.
-FIRST_BATCH = 1_000
-BATCH = 50_000
+EMPTY_SQLITE = WORK_DIR / "paymentsvc_bench_empty.db"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--sqlite", type=Path, nargs="?", const=DEFAULT_SQLITE)
-    parser.add_argument("--accounts", type=int, help="K (default: all accounts loaded)")
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--max-seconds", type=float, default=600.0, help="stop touching after")
     args = parser.parse_args()
 
     url = f"sqlite:///{args.sqlite}" if args.sqlite else args.database_url
-    accounts = args.accounts or scalar(url, "SELECT count(*) FROM accounts")
-    order = shuffled(accounts, seed=7)
+    accounts = scalar(url, "SELECT count(*) FROM accounts")
+    empty = (
+        f"sqlite:///{EMPTY_SQLITE}"
+        if args.sqlite
+        else url.rsplit("/", 1)[0] + "/paymentsvc_bench_empty"
+    )
+    recreate(empty)
+    migrate(empty)
     print(code_under_test())
+    bare = _measure("empty database", empty, 1)
+    loaded = _measure(f"{accounts:,} accounts", url, accounts)
+    grown = loaded - bare
+    print(
+        f"\nview of {accounts:,} accounts: {grown:+.1f} MB = "
+        f"{grown * 2**20 / max(accounts, 1):.0f} bytes/account; whole process {loaded:.1f} MB RSS"
+    )
+
+
+def _measure(label: str, url: str, accounts: int) -> float:
+    started = time.monotonic()
     server, target = start_billing_server(url)
     try:
-        time.sleep(2.0)  # let start-up settle
-        idle = rss_mb(server.pid)
-        print(f"billing-server idle:  {idle:8.1f} MB RSS ({url})")
-        metadata = bearer([Scope.READ])
-        touched = 0
-        warm = idle
-        give_up_at = time.monotonic() + args.max_seconds
-        while touched < accounts and time.monotonic() < give_up_at:
-            batch = tuple(order[touched : touched + (BATCH if touched else FIRST_BATCH)])
-            left = give_up_at - time.monotonic()
-            run = run_load(
-                "touch",
-                [GrpcLoad(target, CHECK_PLAN, AccountSequence(batch), args.concurrency,
-                          left, 0.0, metadata)],
-                {server.pid: "billing-server"},
-            )  # fmt: skip
-            if run.codes:
-                print(f"  errors: {run.codes}")
-            touched += run.issued[0]
-            if touched <= FIRST_BATCH:
-                warm = rss_mb(server.pid)
-            print(
-                f"  {touched:>9,} accounts touched: {rss_mb(server.pid):8.1f} MB RSS"
-                f"  ({run.summary.rate:.0f} CheckPlan/s)"
-            )
-        final = rss_mb(server.pid)
+        ready = time.monotonic() - started
+        # Touch the hot path so that its one-off costs are in both figures.
+        run_load(
+            "warm-up",
+            [GrpcLoad(target, CHECK_PLAN, RandomAccounts(accounts, 1), 16, 3.0, 0.0,
+                      bearer([Scope.READ]))],
+            {server.pid: "billing-server"},
+        )  # fmt: skip
+        rss = rss_mb(server.pid)
     finally:
         server.stop()
-    print(f"billing-server after touching {touched:,} of {accounts:,} accounts: {final:.1f} MB RSS")
-    grown = final - idle
-    print(
-        f"growth since idle: {grown:+.1f} MB = {grown * 2**20 / max(touched, 1):+.0f} bytes/account"
-    )
-    later = max(touched - FIRST_BATCH, 1)
-    grown = final - warm
-    print(
-        f"growth after the first {FIRST_BATCH:,} (warm-up): {grown:+.1f} MB = "
-        f"{grown * 2**20 / later:+.0f} bytes/account"
-    )
+    print(f"billing-server, {label}: SERVING after {ready:5.1f} s, {rss:8.1f} MB RSS ({url})")
+    return rss
 
 
 if __name__ == "__main__":

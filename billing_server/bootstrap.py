@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import stripe
 
@@ -16,9 +17,11 @@ from billing_server.adapters.database import Database, connect
 from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.group_commit import GroupCommit
+from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
+from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.config import Settings
 from billing_server.domain.events import InboundEvent
 from billing_server.domain.rate_limits import Pacer
@@ -60,12 +63,16 @@ class Application:
     # Hears other processes' changes once started: NOTIFY on PostgreSQL,
     # polling on SQLite.
     change_listener: ChangeListener | ChangePoller
+    # Loads the entitlement view once started (after the listener), then
+    # keeps it current.
+    view_keeper: ViewKeeper
     # Rung when webhook events become due, here or (by NOTIFY) on any replica.
     events_due: Doorbell
     inbox_writer: GroupCommit[tuple[InboundEvent, str | None], bool]
 
     def close(self) -> None:
         self.inbox_writer.close()
+        self.view_keeper.stop()
         self.change_listener.stop()
         self.changes.close()
         self.database.dispose()
@@ -89,29 +96,38 @@ def bootstrap(
         breaker = calls.breaker
         stripe = StripeGateway(stripe_client(settings), calls)
 
-    view = EntitlementView(settings.view_max_accounts)
+    view = EntitlementView(timedelta(seconds=settings.stale_serve_max_s))
     feed = ChangeFeed(settings.watch_window)
 
     def committed(changed: dict[str, int]) -> None:
-        # Read-your-writes on this replica: the view forgets the account the
-        # moment the change commits. Other replicas hear it by NOTIFY.
+        # Read-your-writes on this replica: the account is outdated in the
+        # view the moment the change commits. Other replicas hear it by NOTIFY.
         for account_id, version in changed.items():
-            view.invalidate(account_id)
-            feed.publish(account_id, version)
+            heard(account_id, version)
 
     def heard(account_id: str, version: int) -> None:
-        view.invalidate(account_id)
+        view.changed(account_id, version)
         feed.publish(account_id, version)
 
-    def lost_track() -> None:
-        view.invalidate_all()
+    def lost(last_known_current: datetime) -> None:
+        view.lost(last_known_current)
+        feed.reset()
+
+    def regained() -> None:
+        view.regained()
         feed.reset()
 
     events_due = Doorbell()
     listener: ChangeListener | ChangePoller = (
-        ChangeListener(database.engine, heard, lost_track, on_events_due=events_due.ring)
+        ChangeListener(database.engine, heard, lost, regained, on_events_due=events_due.ring)
         if database.engine.dialect.name == "postgresql"
-        else ChangePoller(database.engine, heard)
+        else ChangePoller(
+            database.engine,
+            heard,
+            settings.change_poll_interval_s,
+            on_lost=lost,
+            on_regained=regained,
+        )
     )
 
     def unit_of_work(write: bool = False) -> AbstractUnitOfWork:
@@ -139,4 +155,7 @@ def bootstrap(
         intake=BatchedIntake(inbox_writer),
         stripe_pacer=Pacer(settings.stripe_requests_per_second),
     )
-    return Application(settings, database, deps, breaker, feed, listener, events_due, inbox_writer)
+    keeper = ViewKeeper(view, StandingReader(database.engine))
+    return Application(
+        settings, database, deps, breaker, feed, listener, keeper, events_due, inbox_writer
+    )

@@ -71,7 +71,11 @@ class Settings:
     shutdown_delay_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
-    view_max_accounts: int
+    # How long CheckPlan answers from the entitlement view, marked stale,
+    # after losing touch with the database.
+    stale_serve_max_s: float
+    # SQLite has no NOTIFY: how often other processes' changes are looked for.
+    change_poll_interval_s: float
     watch_window: int
     max_watchers: int
     max_watchers_per_caller: int
@@ -95,6 +99,9 @@ class Settings:
     log_level: str
     log_json: bool
     access_log: bool
+    # The share of successful CheckPlan/GetEntitlements calls that get an
+    # access-log line (errors and every other method always do).
+    access_log_sample: float
     event_retention_days: int
     idempotency_retention_hours: int
 
@@ -106,7 +113,7 @@ class Settings:
     def drain_margin_s(self) -> float:
         """What a call cut short by a shutdown needs to answer before its
         grace ends: its rollback and its status."""
-        return min(1.0, self.shutdown_grace_s / 2)
+        return min(2.0, self.shutdown_grace_s / 2)
 
     @property
     def stripe_attempt_timeout_s(self) -> float:
@@ -170,8 +177,8 @@ class Settings:
             shutdown_delay_s=reader.number("PAYMENTSVC_SHUTDOWN_DELAY", 5.0, allow_zero=True),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
-            # About 1.3 kB each (bench/memory.py): 250,000 is some 330 MB.
-            view_max_accounts=reader.integer("PAYMENTSVC_VIEW_MAX_ACCOUNTS", 250_000),
+            stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
+            change_poll_interval_s=reader.number("PAYMENTSVC_CHANGE_POLL_INTERVAL", 0.5),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             max_watchers_per_caller=reader.integer("PAYMENTSVC_MAX_WATCHERS_PER_CALLER", 16),
@@ -202,6 +209,7 @@ class Settings:
             )
             == "json",
             access_log=reader.flag("PAYMENTSVC_ACCESS_LOG", default=True),
+            access_log_sample=reader.fraction("PAYMENTSVC_ACCESS_LOG_SAMPLE", 0.01),
             event_retention_days=reader.integer("PAYMENTSVC_EVENT_RETENTION_DAYS", 30),
             idempotency_retention_hours=reader.integer(
                 "PAYMENTSVC_IDEMPOTENCY_RETENTION_HOURS", 24
@@ -289,6 +297,12 @@ class _Reader:
             return default
         if value < 0:
             self.problems.append(f"{name} must not be negative, got {value}")
+        return value
+
+    def fraction(self, name: str, default: float) -> float:
+        value = self.number(name, default, allow_zero=True)
+        if value > 1:
+            self.problems.append(f"{name} must be between 0 and 1, got {value}")
         return value
 
     def number(self, name: str, default: float, *, allow_zero: bool = False) -> float:

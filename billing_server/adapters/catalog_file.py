@@ -45,11 +45,17 @@ def _plan(entry: dict[str, Any]) -> Plan:
     features = entry.get("features", [])
     if not all(isinstance(f, str) and f for f in features):
         raise ValueError(f"plan {name!r}: features must be non-empty strings")
+    limits = entry.get("limits", {})
+    if not isinstance(limits, dict) or not all(
+        isinstance(k, str) and k and type(v) is int and v >= 0 for k, v in limits.items()
+    ):
+        raise ValueError(f"plan {name!r}: limits must map names to whole numbers >= 0")
     return Plan(
         name=name,
         display_name=str(entry.get("display_name", name)),
         rank=int(entry["rank"]),
         features=frozenset(features),
+        limits=tuple(sorted(limits.items())),
         price_lookup_key=lookup_key,
         price_id=price_id,
         price=PlanPrice(

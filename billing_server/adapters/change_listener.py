@@ -3,9 +3,10 @@
 One dedicated connection per server process LISTENs on the channel that
 committed changes NOTIFY, and on the one that rings when webhook events
 become due (stored, released or retried) on any replica. A connection lost
-means notifications may have been missed: the listener then reports a reset
-(everything cached is suspect, every event may be due) and reconnects, with
-backoff, reporting a reset again once it listens anew.
+means notifications may have been missed: the listener reports the loss,
+with the last moment it knew it was hearing everything, and reconnects with
+backoff; once it listens anew it reports that, so that what changed in
+between can be looked up, and rings for due events.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
@@ -35,7 +37,8 @@ class ChangeListener:
         self,
         engine: Engine,
         on_change: Callable[[str, int], None],
-        on_reset: Callable[[], None],
+        on_lost: Callable[[datetime], None],
+        on_regained: Callable[[], None],
         *,
         on_events_due: Callable[[], None] | None = None,
         keepalive_s: float = 2.0,
@@ -43,7 +46,11 @@ class ChangeListener:
     ) -> None:
         self._connect_args = engine.dialect.create_connect_args(engine.url)
         self._on_change = on_change
-        self._on_reset = on_reset
+        self._on_lost = on_lost
+        self._on_regained = on_regained
+        # The last moment the connection was known to be up: everything
+        # committed before it has been heard.
+        self._last_contact = datetime.now(UTC)
         self._on_events_due = on_events_due or (lambda: None)
         self._keepalive_s = keepalive_s
         self._max_backoff_s = max_backoff_s
@@ -72,21 +79,25 @@ class ChangeListener:
 
     def _run(self) -> None:
         backoff = 0.1
-        first = True
+        missed = False  # notifications may have been missed since the last contact
         while not self._stop.is_set():
             try:
                 connection = self._connect()
             except psycopg2.Error as exc:
                 log.warning("change listener cannot connect (%s); retrying", exc)
+                if not missed:
+                    missed = True
+                    self._on_lost(self._last_contact)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
                 continue
             backoff = 0.1
-            if not first:
-                # Whatever changed while nobody listened is unknown.
-                self._on_reset()
+            self._last_contact = datetime.now(UTC)
+            if missed:
+                # Whatever changed while nobody listened must be looked up.
+                missed = False
+                self._on_regained()
                 self._on_events_due()
-            first = False
             self._listening.set()
             try:
                 self._listen(connection)
@@ -94,7 +105,8 @@ class ChangeListener:
                 if not self._stop.is_set():
                     log.warning("change listener lost its connection (%s)", exc)
                     self._listening.clear()
-                    self._on_reset()
+                    missed = True
+                    self._on_lost(self._last_contact)
             finally:
                 _close(connection)
 
@@ -124,9 +136,11 @@ class ChangeListener:
                     self._on_events_due()
             if time.monotonic() - last_check >= self._keepalive_s:
                 # A dead TCP connection can stay silent: ask, and fail loudly.
+                asked = datetime.now(UTC)
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT 1")
                 last_check = time.monotonic()
+                self._last_contact = asked
 
     def _deliver(self, payload: str) -> None:
         account_id, _, version = payload.rpartition(" ")

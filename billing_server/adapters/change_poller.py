@@ -1,10 +1,10 @@
 """Hears account changes made by other processes on SQLite, by polling.
 
-SQLite has no NOTIFY. Changes made in this process invalidate the view at
-once; changes made by another process on the same file (a `billing-admin
-events replay`, say) are found by polling the accounts changed since the
-last look, with an overlap that covers transactions committing a little
-after the time they stamped.
+SQLite has no NOTIFY. Changes made in this process reach the view at once;
+changes made by another process on the same file (a `billing-admin events
+replay`, say) are found by polling the accounts changed since the last look,
+with an overlap that covers transactions committing a little after the time
+they stamped. A failed poll reports the feed lost, the next good one regained.
 """
 
 from __future__ import annotations
@@ -30,9 +30,14 @@ class ChangePoller:
         on_change: Callable[[str, int], None],
         interval_s: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *,
+        on_lost: Callable[[datetime], None] = lambda _at: None,
+        on_regained: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._on_change = on_change
+        self._on_lost = on_lost
+        self._on_regained = on_regained
         self._interval_s = interval_s
         self._clock = clock
         self._stop = threading.Event()
@@ -65,8 +70,17 @@ class ChangePoller:
             self._seen.clear()
 
     def _run(self) -> None:
+        last_ok: datetime | None = self._clock()
         while not self._stop.wait(self._interval_s):
+            asked = self._clock()
             try:
                 self.poll()
             except SQLAlchemyError as exc:
                 log.warning("change poller failed (%s); retrying", exc)
+                if last_ok is not None:
+                    self._on_lost(last_ok)
+                    last_ok = None
+                continue
+            if last_ok is None:
+                self._on_regained()
+            last_ok = asked

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.domain.plans import Catalog, Plan
-from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionStatus
+from billing_server.domain.subscriptions import AccountStanding, Standing, SubscriptionStatus
 
 
 class DenialReason(enum.Enum):
@@ -55,15 +55,48 @@ class _Entitlement:
     grace_period_end: datetime | None
 
 
+@dataclass(frozen=True)
+class Entitlements:
+    """Everything an account may use now: one answer for every feature check."""
+
+    plan: Plan | None
+    denial_reason: DenialReason | None
+    status: SubscriptionStatus | None
+    current_period_end: datetime | None
+    valid_until: datetime | None
+    grace_period_end: datetime | None
+    state_version: int
+    state_updated_at: datetime | None
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self.plan.features if self.plan else frozenset()
+
+
+def entitlements(state: AccountStanding, catalog: Catalog, now: datetime) -> Entitlements:
+    entitlement = _entitlement(state.standing, catalog, now)
+    sub = state.standing
+    return Entitlements(
+        plan=entitlement.plan,
+        denial_reason=entitlement.lapse,
+        status=sub.status if sub else None,
+        current_period_end=sub.current_period_end if sub else None,
+        valid_until=entitlement.valid_until,
+        grace_period_end=entitlement.grace_period_end,
+        state_version=state.state_version,
+        state_updated_at=state.state_updated_at,
+    )
+
+
 def decide(
-    state: AccountState, requirement: Requirement, catalog: Catalog, now: datetime
+    state: AccountStanding, requirement: Requirement, catalog: Catalog, now: datetime
 ) -> Decision:
     if isinstance(requirement, PlanRequirement):
         required = catalog.require(requirement.plan)
     else:
         required = catalog.lowest_with_feature(requirement.feature)
 
-    entitlement = _entitlement(state.subscription, catalog, now)
+    entitlement = _entitlement(state.standing, catalog, now)
     plan = entitlement.plan
     if isinstance(requirement, PlanRequirement):
         allowed = plan is not None and plan.satisfies(required)
@@ -72,7 +105,7 @@ def decide(
         allowed = plan is not None and requirement.feature in plan.features
         shortfall = DenialReason.FEATURE_NOT_INCLUDED
 
-    sub = state.subscription
+    sub = state.standing
     return Decision(
         allowed=allowed,
         denial_reason=None if allowed else (entitlement.lapse or shortfall),
@@ -87,7 +120,7 @@ def decide(
     )
 
 
-def _entitlement(sub: Subscription | None, catalog: Catalog, now: datetime) -> _Entitlement:
+def _entitlement(sub: Standing | None, catalog: Catalog, now: datetime) -> _Entitlement:
     free = catalog.free_plan
     if sub is None:
         return _Entitlement(free, DenialReason.NO_SUBSCRIPTION, None, None)

@@ -25,6 +25,8 @@ class Plan:
     display_name: str
     rank: int
     features: frozenset[str] = frozenset()
+    # Numeric limits the plan grants, by name (for example ("seats", 10)).
+    limits: tuple[tuple[str, int], ...] = ()
     # Stripe price lookup key (preferred: survives price changes) or price id.
     price_lookup_key: str | None = None
     price_id: str | None = None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
 # Our clock is not Stripe's. A snapshot read live is placed this far before
 # the moment our request started, so that an event Stripe created just after
@@ -97,10 +99,51 @@ class Subscription:
     past_due_since: datetime | None
     created: datetime
 
+    @property
+    def standing(self) -> Standing:
+        return Standing(
+            plan=self.plan,
+            status=self.status,
+            current_period_start=self.current_period_start,
+            current_period_end=self.current_period_end,
+            cancel_at_period_end=self.cancel_at_period_end,
+            past_due_since=self.past_due_since,
+            created=self.created,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What an account's entitlements follow from: its current subscription,
+    reduced to the fields the entitlement policy reads."""
+
+    plan: str
+    status: SubscriptionStatus
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    cancel_at_period_end: bool
+    past_due_since: datetime | None
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStanding:
+    """An account's standing at one state version (None: no subscription)."""
+
+    account_id: str
+    state_version: int
+    state_updated_at: datetime | None
+    standing: Standing | None
+
+    @classmethod
+    def unknown(cls, account_id: str) -> AccountStanding:
+        """An account the database has never seen: version 0, no subscription."""
+        return cls(account_id, 0, None, None)
+
 
 @dataclass(frozen=True)
 class AccountState:
-    """Everything CheckPlan needs to know about one account."""
+    """An account's billing state: its customer and current subscription."""
 
     account_id: str
     customer_id: str | None
@@ -108,9 +151,30 @@ class AccountState:
     state_updated_at: datetime | None
     subscription: Subscription | None
 
+    @property
+    def standing(self) -> AccountStanding:
+        sub = self.subscription
+        return AccountStanding(
+            self.account_id,
+            self.state_version,
+            self.state_updated_at,
+            sub.standing if sub is not None else None,
+        )
 
-def current_subscription(subscriptions: list[Subscription]) -> Subscription | None:
-    """The subscription that decides an account's entitlements.
+
+class _Dated(Protocol):
+    @property
+    def status(self) -> SubscriptionStatus: ...
+    @property
+    def created(self) -> datetime: ...
+
+
+_S = TypeVar("_S", bound=_Dated)
+
+
+def current_subscription(subscriptions: Sequence[_S]) -> _S | None:
+    """The subscription that decides an account's entitlements (a
+    Subscription, or its Standing).
 
     An account keeps its canceled subscriptions as history; a live one wins
     over any terminal one, and among equals the newest wins.

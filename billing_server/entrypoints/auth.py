@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 # refused: a new RPC is closed until someone decides who may call it.
 METHOD_SCOPES: dict[str, Scope] = {
     "/billing.v1.BillingService/CheckPlan": Scope.READ,
+    "/billing.v1.BillingService/GetEntitlements": Scope.READ,
     "/billing.v1.BillingService/GetSubscription": Scope.READ,
     "/billing.v1.BillingService/ListPlans": Scope.READ,
     "/billing.v1.BillingService/WatchEntitlements": Scope.READ,

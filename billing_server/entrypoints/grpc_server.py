@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -46,15 +47,24 @@ class RunningServer:
     port: int
     health: health.HealthServicer
 
+    draining: threading.Event = field(default_factory=threading.Event)
+
     def set_serving(self, serving: bool) -> None:
         """Everything, the overall status ("", liveness) included: start and stop."""
         status = _status(serving)
         for service in ("", *SERVICES):
             self.health.set(service, status)
 
+    def drain(self) -> None:
+        """NOT_SERVING for good: later readiness reports change nothing."""
+        self.draining.set()
+        self.set_serving(False)
+
     def set_ready(self, ready: bool) -> None:
         """Our services only (readiness): the process itself is still alive,
         and restarting it would not bring the database back."""
+        if self.draining.is_set():
+            return
         status = _status(ready)
         for service in SERVICES:
             self.health.set(service, status)
@@ -70,8 +80,11 @@ def create_server(
     pipeline: RequestPipeline,
     tls: TlsFiles | None = None,
     watchers: Watchers | None = None,
+    *,
+    ready: bool = True,
 ) -> RunningServer:
-    """Binds `address` (port 0 picks a free port) and starts serving."""
+    """Binds `address` (port 0 picks a free port) and starts serving; the
+    services report NOT_SERVING until `set_ready(True)` unless `ready`."""
     watchers = watchers or Watchers(ChangeFeed(), limit=8)
     server = grpc.server(
         # Each watch stream holds a thread of its own, on top of the unary pool.
@@ -97,6 +110,7 @@ def create_server(
     server.start()
     running = RunningServer(server, port, health_servicer)
     running.set_serving(True)
+    running.set_ready(ready)
     running.set_stripe_available(True)
     return running
 

@@ -9,10 +9,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import billing_pb2
 from billing_server.adapters.stripe_port import CheckoutSession, Proration
-from billing_server.domain.entitlements import Decision, DenialReason
+from billing_server.domain.entitlements import DenialReason
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.plans import Plan
 from billing_server.domain.subscriptions import AccountState, SubscriptionStatus
+from billing_server.service_layer.checking import Checked, Entitled, Source
 from billing_server.service_layer.lifecycle import CancellationTiming
 
 _STATUS = {
@@ -58,7 +59,14 @@ def timestamp(value: datetime | None) -> Timestamp | None:
     return stamp
 
 
-def decision(d: Decision) -> billing_pb2.CheckPlanResponse:
+_SOURCE = {
+    Source.VIEW: billing_pb2.ANSWER_SOURCE_VIEW,
+    Source.DATABASE: billing_pb2.ANSWER_SOURCE_DATABASE,
+}
+
+
+def checked(answer: Checked) -> billing_pb2.CheckPlanResponse:
+    d = answer.decision
     return billing_pb2.CheckPlanResponse(
         allowed=d.allowed,
         denial_reason=_DENIAL[d.denial_reason],
@@ -70,6 +78,29 @@ def decision(d: Decision) -> billing_pb2.CheckPlanResponse:
         state_updated_at=timestamp(d.state_updated_at),
         required_plan=d.required_plan or "",
         grace_period_end=timestamp(d.grace_period_end),
+        source=_SOURCE[answer.source],
+        stale=answer.freshness.stale,
+        known_current_at=timestamp(answer.freshness.known_current_at),
+    )
+
+
+def entitled(answer: Entitled) -> billing_pb2.GetEntitlementsResponse:
+    e = answer.entitlements
+    return billing_pb2.GetEntitlementsResponse(
+        plan=e.plan.name if e.plan else "",
+        plan_rank=e.plan.rank if e.plan else 0,
+        status=_STATUS[e.status],
+        features=sorted(e.features),
+        limits=dict(e.plan.limits) if e.plan else {},
+        valid_until=timestamp(e.valid_until),
+        current_period_end=timestamp(e.current_period_end),
+        grace_period_end=timestamp(e.grace_period_end),
+        denial_reason=_DENIAL[e.denial_reason],
+        state_version=e.state_version,
+        state_updated_at=timestamp(e.state_updated_at),
+        source=_SOURCE[answer.source],
+        stale=answer.freshness.stale,
+        known_current_at=timestamp(answer.freshness.known_current_at),
     )
 
 

@@ -27,6 +27,7 @@ from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.entrypoints.readiness import Readiness
 from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
@@ -67,7 +68,13 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         watchers=Watchers(
             app.changes, settings.max_watchers, per_caller=settings.max_watchers_per_caller
         ),
+        ready=False,
     )
+    # Ready once the entitlement view holds every account (CheckPlan reads
+    # the database until then), and while the database answers.
+    readiness = Readiness(running.set_ready, view=False, database=True)
+    app.view_keeper.on_loaded = lambda: readiness.set("view", True)
+    app.view_keeper.start()
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
     applier.start()
@@ -77,7 +84,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
     def database_reachable(reachable: bool) -> None:
         app.database.reachability.set(reachable)
-        running.set_ready(reachable)
+        readiness.set("database", reachable)
 
     probe = DatabaseProbe(app.database.engine, database_reachable, settings.health_probe_interval_s)
     probe.start()
@@ -139,7 +146,7 @@ def _drain(
     deadlines.drain_until(
         time.monotonic() + settings.shutdown_delay_s + grace_s - settings.drain_margin_s
     )
-    running.set_serving(False)
+    running.drain()
     probe.stop()
     maintenance.stop()
     time.sleep(settings.shutdown_delay_s)
@@ -174,6 +181,7 @@ def pipeline(
         settings.max_deadline_s,
         tracing=tracing,
         access_log_enabled=settings.access_log,
+        access_log_sample=settings.access_log_sample,
     )
 
 

@@ -47,7 +47,18 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
             requirement = checking.feature_requirement(request.feature)
         else:
             raise InvalidArgument("set either plan or feature", field="requirement")
-        return messages.decision(checking.check_plan(self.deps, request.account_id, requirement))
+        return messages.checked(
+            checking.check_plan(
+                self.deps, request.account_id, requirement, request.min_state_version
+            )
+        )
+
+    def GetEntitlements(
+        self, request: billing_pb2.GetEntitlementsRequest, context: grpc.ServicerContext
+    ) -> billing_pb2.GetEntitlementsResponse:
+        return messages.entitled(
+            checking.get_entitlements(self.deps, request.account_id, request.min_state_version)
+        )
 
     def ListPlans(
         self, request: billing_pb2.ListPlansRequest, context: grpc.ServicerContext

@@ -107,6 +107,9 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
     }
 
 
+READINESS = "billing.v1.BillingService"
+
+
 def start_server(
     env: dict[str, str], logs: Path, credentials: grpc.ChannelCredentials | None = None
 ) -> BillingServer:
@@ -122,7 +125,8 @@ def start_server(
         wait_until(
             lambda: (
                 process.running()
-                and health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                # Ready: the entitlement view is loaded.
+                and health.Check(health_pb2.HealthCheckRequest(service=READINESS), timeout=1).status
                 == health_pb2.HealthCheckResponse.SERVING
             ),
             30,

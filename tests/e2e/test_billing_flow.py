@@ -22,11 +22,18 @@ CHECKOUT_ROUTE = "POST /v1/checkout/sessions"
 
 
 def check(
-    stub: billing_pb2_grpc.BillingServiceStub, account: str, **requirement: str
+    stub: billing_pb2_grpc.BillingServiceStub,
+    account: str,
+    *,
+    plan: str | None = None,
+    feature: str | None = None,
 ) -> billing_pb2.CheckPlanResponse:
-    return stub.CheckPlan(
-        billing_pb2.CheckPlanRequest(account_id=account, **requirement), timeout=5
-    )
+    request = billing_pb2.CheckPlanRequest(account_id=account)
+    if plan is not None:
+        request.plan = plan
+    if feature is not None:
+        request.feature = feature
+    return stub.CheckPlan(request, timeout=5)
 
 
 def subscribe(

@@ -74,6 +74,8 @@ def observed(observed_database: str, emulator: Emulator, e2e_logs: Path) -> Iter
         "PAYMENTSVC_LOG_FORMAT": "json",
         "PAYMENTSVC_METRICS_DB_CACHE": "0",
         "PAYMENTSVC_RATE_LIMITS": "default=100/100,CheckPlan=100/100",
+        # Every CheckPlan on the access log, so that a given call's line is there.
+        "PAYMENTSVC_ACCESS_LOG_SAMPLE": "1",
     }
     server = start_server(env, e2e_logs)
     gateway_settings = gateway_env(server.target, free_port(), (SECRET,))

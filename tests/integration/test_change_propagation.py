@@ -6,9 +6,11 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from billing_server.adapters.change_listener import APPLICATION_NAME, ChangeListener
 from billing_server.adapters.database import make_engine
@@ -17,6 +19,8 @@ from billing_server.config import Settings
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.service_layer import checking
 from tests.conftest import TEST_DATABASE_ENV
+from tests.e2e.services import wait_until
+from tests.e2e.tcp_proxy import TcpProxy
 from tests.fakes import FakeStripeGateway
 
 pytestmark = [
@@ -28,15 +32,20 @@ pytestmark = [
 class Heard:
     def __init__(self) -> None:
         self.changes: list[tuple[str, int]] = []
-        self.resets = 0
+        self.losses: list[datetime] = []
+        self.regains = 0
         self.event = threading.Event()
 
     def change(self, account_id: str, version: int) -> None:
         self.changes.append((account_id, version))
         self.event.set()
 
-    def reset(self) -> None:
-        self.resets += 1
+    def lost(self, last_known_current: datetime) -> None:
+        self.losses.append(last_known_current)
+        self.event.set()
+
+    def regained(self) -> None:
+        self.regains += 1
         self.event.set()
 
     def wait(self, timeout_s: float = 2.0) -> bool:
@@ -61,7 +70,7 @@ def replicas(database_url: str) -> Iterator[tuple[Application, Application]]:
 def listener(database_url: str) -> Iterator[tuple[ChangeListener, Heard]]:
     heard = Heard()
     engine = make_engine(database_url)
-    running = ChangeListener(engine, heard.change, heard.reset, keepalive_s=0.3)
+    running = ChangeListener(engine, heard.change, heard.lost, heard.regained, keepalive_s=0.3)
     running.start()
     assert running.listening
     yield running, heard
@@ -81,12 +90,13 @@ def test_a_change_on_one_replica_reaches_the_other(
     replicas: tuple[Application, Application], account_id: str
 ) -> None:
     a, b = replicas
-    before = checking.check_plan(b.deps, account_id, PlanRequirement("free"))  # cached on b
+    # Now in b's view.
+    before = checking.check_plan(b.deps, account_id, PlanRequirement("free")).decision
     bump(a, account_id)
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
         if (
-            checking.check_plan(b.deps, account_id, PlanRequirement("free")).state_version
+            checking.check_plan(b.deps, account_id, PlanRequirement("free")).decision.state_version
             > before.state_version
         ):
             break
@@ -129,10 +139,14 @@ def test_a_dropped_connection_is_detected_and_the_listener_comes_back(
             connection.commit()
     finally:
         engine.dispose()
-    deadline = time.monotonic() + 5
-    while heard.resets < 2 and time.monotonic() < deadline:  # lost, then listening anew
+    cut_at = datetime.now(UTC)
+    deadline = time.monotonic() + 10
+    while not heard.regains and time.monotonic() < deadline:  # lost, then listening anew
         time.sleep(0.05)
-    assert heard.resets >= 2
+    assert heard.regains == 1
+    # The loss names a moment before the cut: everything before it was heard.
+    assert len(heard.losses) == 1
+    assert heard.losses[0] <= cut_at
     assert running.listening
     bump(a, account_id)
     deadline = time.monotonic() + 2
@@ -142,3 +156,55 @@ def test_a_dropped_connection_is_detected_and_the_listener_comes_back(
         time.sleep(0.02)
     else:
         pytest.fail("no notification after the listener came back")
+
+
+def test_a_listener_cut_off_catches_up_without_reloading_the_view(
+    database_url: str, account_id: str
+) -> None:
+    url = make_url(database_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    behind = bootstrap(
+        Settings.from_env(
+            {"SQLALCHEMY_DATABASE_URI": through_proxy.render_as_string(hide_password=False)}
+        ),
+        stripe=FakeStripeGateway(),
+    )
+    writer = bootstrap(
+        Settings.from_env({"SQLALCHEMY_DATABASE_URI": database_url}), stripe=FakeStripeGateway()
+    )
+    loads: list[int] = []
+    keeper = behind.view_keeper
+    load = keeper.load
+
+    def counted_load() -> int:
+        loads.append(load())
+        return loads[-1]
+
+    keeper.load = counted_load  # type: ignore[method-assign]
+    view = behind.deps.view
+    assert view is not None
+    try:
+        behind.change_listener.start()
+        keeper.start()
+        assert keeper.loaded.wait(10)
+
+        def held_version() -> int:
+            held = view.held(account_id)
+            return held.state_version if held is not None and view.current(held) else -1
+
+        bump(writer, account_id)
+        wait_until(lambda: held_version() == 1, 5, "the change heard by NOTIFY")
+
+        proxy.cut()
+        wait_until(lambda: view.freshness().stale, 10, "the view to know it is out of touch")
+        bump(writer, account_id)  # nobody hears this one
+        proxy.restore()
+        wait_until(lambda: not view.freshness().stale, 20, "the view to catch up")
+        wait_until(lambda: held_version() == 2, 5, "the missed change to be read")
+        assert len(loads) == 1  # caught up, not reloaded
+    finally:
+        behind.close()
+        writer.close()
+        proxy.cut()

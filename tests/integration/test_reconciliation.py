@@ -61,13 +61,14 @@ def test_missing_and_different_subscriptions_are_found_and_fixed(
 
     found = reconcile(deps, fix=False)
     assert (found.checked, found.count("missing"), found.count("different")) == (2, 1, 1)
-    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed  # not fixed
+    # Not fixed yet.
+    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
     fixed = reconcile(deps, fix=True)
     assert fixed.fixed == 2
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed
+    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
     assert (
-        checking.check_plan(deps, other, PlanRequirement("pro")).status
+        checking.check_plan(deps, other, PlanRequirement("pro")).decision.status
         is SubscriptionStatus.PAST_DUE
     )
     assert reconcile(deps, fix=False).drift == []
@@ -110,4 +111,4 @@ def test_one_replica_at_a_time_runs_the_schedule(
         other_replica.commit()
     assert maintenance.run_once()
     assert telemetry.reports
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).allowed
+    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed

@@ -16,7 +16,12 @@ from billing_server.domain.entitlements import (
 )
 from billing_server.domain.errors import NotFound
 from billing_server.domain.plans import Catalog, Plan, StatusPolicy
-from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionStatus
+from billing_server.domain.subscriptions import (
+    AccountStanding,
+    AccountState,
+    Subscription,
+    SubscriptionStatus,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +36,7 @@ CATALOG = Catalog([PRO, ENTERPRISE, FREE])
 
 def subscribed(
     plan: str = "pro", status: SubscriptionStatus = SubscriptionStatus.ACTIVE, **changes: Any
-) -> AccountState:
+) -> AccountStanding:
     subscription = Subscription(
         id="sub_1",
         account_id="acct",
@@ -50,10 +55,10 @@ def subscribed(
     )
     return AccountState(
         "acct", "cus_1", 3, NOW - timedelta(hours=1), replace(subscription, **changes)
-    )
+    ).standing
 
 
-NO_SUBSCRIPTION = AccountState("acct", None, 0, None, None)
+NO_SUBSCRIPTION = AccountStanding.unknown("acct")
 
 
 def test_an_account_without_subscription_is_on_the_free_plan() -> None:

@@ -236,3 +236,17 @@ def test_a_cancelled_task_does_not_cancel_the_others_answer() -> None:
 
     assert asyncio.run(main()) == answer()
     assert cache.stats.rpcs == 1
+
+
+def test_a_write_is_remembered_as_the_minimum_version_for_its_window() -> None:
+    clock = Clock()
+    cache = PlanCache(clock=clock, consistency_window=60)
+    cache.put(key(), answer(version=3))
+    cache.wrote("acct_1", 7)
+    assert cache.get(key()) is None  # the old answer is gone
+    assert cache.min_state_version("acct_1") == 7
+    assert cache.min_state_version("acct_other") == 0
+    cache.wrote("acct_1", 5)  # an older echo never lowers it
+    assert cache.min_state_version("acct_1") == 7
+    clock.now = T0 + 61
+    assert cache.min_state_version("acct_1") == 0  # every replica has heard by now

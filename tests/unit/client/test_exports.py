@@ -32,6 +32,7 @@ EXPORTED = {
     "DenialReason",
     "EntitlementRequired",
     "EntitlementWatch",
+    "Entitlements",
     "FailedPrecondition",
     "FailureMode",
     "FailurePolicy",

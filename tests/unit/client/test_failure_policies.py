@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,12 +12,17 @@ from billing_client import (
     FAIL_CLOSED,
     FAIL_OPEN,
     AnswerSource,
+    FailurePolicy,
     NotFound,
+    PlanCache,
+    PlanCheck,
     PlanRequired,
+    SubscriptionStatus,
     Unavailable,
     requires_plan,
     serve_stale,
 )
+from billing_client._policy import resolve
 from billing_client.testing import FakeBillingClient
 
 pytestmark = pytest.mark.unit
@@ -117,3 +123,32 @@ def test_other_errors_are_not_hidden_by_a_policy() -> None:
     with pytest.raises(NotFound) as refused:
         fake.check_access("acct_1", plan="gold", on_unavailable=FAIL_OPEN)
     assert refused.value.reason == "PLAN_NOT_FOUND"
+
+
+def test_a_server_stale_answer_is_served_within_the_policys_bound() -> None:
+    clock = Clock()
+    known = datetime.fromtimestamp(clock.now - 90, UTC)
+    stale = PlanCheck(
+        allowed=True,
+        denial_reason=None,
+        plan="pro",
+        status=SubscriptionStatus.ACTIVE,
+        stale=True,
+        known_current_at=known,
+    )
+    key = ("acct_1", "plan", "pro")
+
+    def fetch() -> PlanCheck:
+        return stale
+
+    accepting = FailurePolicy(max_server_stale=120)
+    assert resolve(PlanCache(clock=clock), key, fetch, accepting) == stale
+    assert resolve(PlanCache(clock=clock), key, fetch, FAIL_CLOSED) == stale  # no bound set
+
+    strict = FailurePolicy(max_server_stale=60)
+    with pytest.raises(Unavailable) as refused:
+        resolve(PlanCache(clock=clock), key, fetch, strict)
+    assert refused.value.reason == "SERVER_STALE"
+    fail_open = FailurePolicy(FAIL_OPEN.mode, max_server_stale=60)
+    opened = resolve(PlanCache(clock=clock), key, fetch, fail_open)
+    assert opened.source is AnswerSource.FAIL_OPEN

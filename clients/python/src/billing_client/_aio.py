@@ -21,6 +21,7 @@ from billing_client._stats import CacheStats
 from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
+    Entitlements,
     Plan,
     PlanCheck,
     PortalSession,
@@ -134,7 +135,9 @@ class AsyncBillingClient:
     async def _check(
         self, account_id: str, kind: str, name: str, timeout: float | None
     ) -> PlanCheck:
-        request = _convert.check_plan_request(account_id, kind, name)
+        request = _convert.check_plan_request(
+            account_id, kind, name, self.cache.min_state_version(account_id)
+        )
         answer = await self._call(
             "CheckPlan", request, self.check_timeout if timeout is None else timeout
         )
@@ -157,6 +160,16 @@ class AsyncBillingClient:
             lambda: self._check(account_id, kind, name, None),
             on_unavailable,
         )
+
+    async def get_entitlements(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> Entitlements:
+        """Everything the account may use now, in one call (uncached)."""
+        request = billing_pb2.GetEntitlementsRequest(
+            account_id=account_id, min_state_version=self.cache.min_state_version(account_id)
+        )
+        timeout = self.check_timeout if timeout is None else timeout
+        return _convert.entitlements(await self._call("GetEntitlements", request, timeout))
 
     async def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
         answer = await self._call("ListPlans", billing_pb2.ListPlansRequest(), timeout)
@@ -191,7 +204,7 @@ class AsyncBillingClient:
         )
         answer = await self._call("ConfirmCheckout", request, timeout)
         result = _convert.subscription(answer.subscription)
-        self.cache.invalidate(result.account_id)
+        self.cache.wrote(result.account_id, result.state_version)
         return result
 
     async def change_plan(
@@ -205,8 +218,9 @@ class AsyncBillingClient:
     ) -> Subscription:
         request = _convert.change_plan_request(account_id, plan, proration, idempotency_key)
         answer = await self._call("ChangePlan", request, timeout)
-        self.cache.invalidate(account_id)
-        return _convert.subscription(answer.subscription)
+        result = _convert.subscription(answer.subscription)
+        self.cache.wrote(account_id, result.state_version)
+        return result
 
     async def cancel_subscription(
         self,
@@ -218,8 +232,9 @@ class AsyncBillingClient:
     ) -> Subscription:
         request = _convert.cancel_request(account_id, timing, idempotency_key)
         answer = await self._call("CancelSubscription", request, timeout)
-        self.cache.invalidate(account_id)
-        return _convert.subscription(answer.subscription)
+        result = _convert.subscription(answer.subscription)
+        self.cache.wrote(account_id, result.state_version)
+        return result
 
     async def create_portal_session(
         self, account_id: str, *, timeout: float | None = None

@@ -85,10 +85,20 @@ class PlanCache:
     ``max_entries`` bounds memory. ``clock`` returns seconds since the epoch;
     it is wall-clock time because the bounds the server sends are wall-clock
     times (tests inject their own).
+
+    The cache also remembers, for ``consistency_window`` seconds, the state
+    version each of this client's own changes produced (``wrote``): checks
+    send it as ``min_state_version``, so that a replica which has not heard
+    of the change yet reads it from the database (read-your-writes).
     """
 
     def __init__(
-        self, *, ttl: float | None = 5.0, max_entries: int = 10_000, clock: Clock = time.time
+        self,
+        *,
+        ttl: float | None = 5.0,
+        max_entries: int = 10_000,
+        clock: Clock = time.time,
+        consistency_window: float = 60.0,
     ) -> None:
         if ttl is not None and ttl < 0:
             raise ValueError("ttl must be >= 0 or None")
@@ -110,9 +120,15 @@ class PlanCache:
         self._connection: int | None = None
         self._connections = 0
         self._live_until = 0.0
+        self.consistency_window = consistency_window
+        # account -> (state version written, clock time it was written)
+        self._written: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def now(self) -> float:
+        return self._clock()
 
     # Reading ---------------------------------------------------------------
 
@@ -183,6 +199,27 @@ class PlanCache:
             keys.discard(key)
             if not keys:
                 del self._by_account[key[0]]
+
+    def wrote(self, account_id: str, state_version: int) -> None:
+        """This client changed the account, reaching ``state_version``: its
+        answers are dropped, and checks ask for at least that version."""
+        with self._lock:
+            previous = self._written.pop(account_id, (0, 0.0))[0]
+            self._written[account_id] = (max(previous, state_version), self._clock())
+            while len(self._written) > self.max_entries:
+                self._written.popitem(last=False)
+        self.invalidate(account_id)
+
+    def min_state_version(self, account_id: str) -> int:
+        """The version a check for the account must reach (0: any)."""
+        with self._lock:
+            found = self._written.get(account_id)
+            if found is None:
+                return 0
+            if self._clock() - found[1] > self.consistency_window:
+                del self._written[account_id]  # every replica has heard by now
+                return 0
+            return found[0]
 
     def invalidate(self, account_id: str, *, below_version: int | None = None) -> int:
         """Drops every answer about the account, including calls in flight

@@ -19,6 +19,7 @@ from billing_client._stats import CacheStats
 from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
+    Entitlements,
     Plan,
     PlanCheck,
     PortalSession,
@@ -170,7 +171,9 @@ class BillingClient:
         return self._check(account_id, kind, name, timeout)
 
     def _check(self, account_id: str, kind: str, name: str, timeout: float | None) -> PlanCheck:
-        request = _convert.check_plan_request(account_id, kind, name)
+        request = _convert.check_plan_request(
+            account_id, kind, name, self.cache.min_state_version(account_id)
+        )
         answer = self._call(
             "CheckPlan", request, self.check_timeout if timeout is None else timeout
         )
@@ -195,6 +198,14 @@ class BillingClient:
             lambda: self._check(account_id, kind, name, None),
             on_unavailable,
         )
+
+    def get_entitlements(self, account_id: str, *, timeout: float | None = None) -> Entitlements:
+        """Everything the account may use now, in one call (uncached)."""
+        request = billing_pb2.GetEntitlementsRequest(
+            account_id=account_id, min_state_version=self.cache.min_state_version(account_id)
+        )
+        timeout = self.check_timeout if timeout is None else timeout
+        return _convert.entitlements(self._call("GetEntitlements", request, timeout))
 
     # Catalogue and subscriptions --------------------------------------------
 
@@ -235,7 +246,7 @@ class BillingClient:
             session_id=session_id, account_id=account_id or ""
         )
         result = _convert.subscription(self._call("ConfirmCheckout", request, timeout).subscription)
-        self.cache.invalidate(result.account_id)
+        self.cache.wrote(result.account_id, result.state_version)
         return result
 
     def change_plan(
@@ -250,7 +261,7 @@ class BillingClient:
         """Moves the active subscription to ``plan`` (proration: server default)."""
         request = _convert.change_plan_request(account_id, plan, proration, idempotency_key)
         result = _convert.subscription(self._call("ChangePlan", request, timeout).subscription)
-        self.cache.invalidate(account_id)
+        self.cache.wrote(account_id, result.state_version)
         return result
 
     def cancel_subscription(
@@ -266,7 +277,7 @@ class BillingClient:
         result = _convert.subscription(
             self._call("CancelSubscription", request, timeout).subscription
         )
-        self.cache.invalidate(account_id)
+        self.cache.wrote(account_id, result.state_version)
         return result
 
     def create_portal_session(

@@ -11,6 +11,7 @@ from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
     DenialReason,
+    Entitlements,
     Plan,
     PlanCheck,
     PortalSession,
@@ -74,6 +75,26 @@ def plan_check(answer: billing_pb2.CheckPlanResponse) -> PlanCheck:
         state_version=answer.state_version,
         state_updated_at=_time(answer, "state_updated_at"),
         required_plan=answer.required_plan or None,
+        stale=answer.stale,
+        known_current_at=_time(answer, "known_current_at"),
+    )
+
+
+def entitlements(answer: billing_pb2.GetEntitlementsResponse) -> Entitlements:
+    return Entitlements(
+        plan=answer.plan or None,
+        plan_rank=answer.plan_rank,
+        status=_status(answer.status),
+        features=frozenset(answer.features),
+        limits=dict(answer.limits),
+        valid_until=_time(answer, "valid_until"),
+        current_period_end=_time(answer, "current_period_end"),
+        grace_period_end=_time(answer, "grace_period_end"),
+        denial_reason=_denial(answer.denial_reason),
+        state_version=answer.state_version,
+        state_updated_at=_time(answer, "state_updated_at"),
+        stale=answer.stale,
+        known_current_at=_time(answer, "known_current_at"),
     )
 
 
@@ -124,10 +145,17 @@ def requirement(plan: str | None, feature: str | None) -> tuple[str, str]:
     return ("plan", plan) if plan is not None else ("feature", feature)  # type: ignore[return-value]
 
 
-def check_plan_request(account_id: str, kind: str, name: str) -> billing_pb2.CheckPlanRequest:
+def check_plan_request(
+    account_id: str, kind: str, name: str, min_state_version: int = 0
+) -> billing_pb2.CheckPlanRequest:
+    request = billing_pb2.CheckPlanRequest(
+        account_id=account_id, min_state_version=min_state_version
+    )
     if kind == "plan":
-        return billing_pb2.CheckPlanRequest(account_id=account_id, plan=name)
-    return billing_pb2.CheckPlanRequest(account_id=account_id, feature=name)
+        request.plan = name
+    else:
+        request.feature = name
+    return request
 
 
 def idempotency_key(given: str | None) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from billing_client._cache import Key, PlanCache
-from billing_client._errors import BillingError, is_unreachable
+from billing_client._errors import BillingError, Unavailable, is_unreachable
 from billing_client._types import AnswerSource, PlanCheck, SubscriptionStatus
 
 log = logging.getLogger("billing_client")
@@ -29,14 +29,30 @@ class FailurePolicy:
     CLOSED raises the ``Unavailable``/``DeadlineExceeded`` error (the caller
     is neither allowed nor told to upgrade), OPEN allows the call. Every
     fallback is logged (account id only) and counted in the cache's stats.
+
+    The server itself answers from its last-known state for a while when it
+    loses its database, marking the answer ``stale``. ``max_server_stale``
+    (seconds) bounds how old such an answer may be: an older one is treated
+    as if the server were unreachable. None accepts what the server serves
+    (the server stops after its own PAYMENTSVC_STALE_SERVE_MAX).
     """
 
     mode: FailureMode = FailureMode.CLOSED
     max_stale: float = 0.0
+    max_server_stale: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_stale < 0:
             raise ValueError("max_stale must be >= 0")
+        if self.max_server_stale is not None and self.max_server_stale < 0:
+            raise ValueError("max_server_stale must be >= 0 or None")
+
+    def refuses(self, check: PlanCheck, now: float) -> bool:
+        """A stale server answer older than this policy accepts."""
+        if not check.stale or self.max_server_stale is None:
+            return False
+        known = check.known_current_at
+        return known is None or now - known.timestamp() > self.max_server_stale
 
 
 FAIL_CLOSED = FailurePolicy(FailureMode.CLOSED)
@@ -99,11 +115,12 @@ def resolve(
 ) -> PlanCheck:
     """A cached answer, else one shared CheckPlan call, else the policy's fallback."""
     try:
-        return cache.get_or_load(key, fetch)
+        check = cache.get_or_load(key, fetch)
     except BillingError as error:
         if not is_unreachable(error):
             raise
         return _fallback(cache, key, policy, error)
+    return _accepted(cache, key, policy, check)
 
 
 async def resolve_async(
@@ -113,8 +130,20 @@ async def resolve_async(
     policy: FailurePolicy,
 ) -> PlanCheck:
     try:
-        return await cache.get_or_load_async(key, fetch)
+        check = await cache.get_or_load_async(key, fetch)
     except BillingError as error:
         if not is_unreachable(error):
             raise
         return _fallback(cache, key, policy, error)
+    return _accepted(cache, key, policy, check)
+
+
+def _accepted(cache: PlanCache, key: Key, policy: FailurePolicy, check: PlanCheck) -> PlanCheck:
+    if not policy.refuses(check, cache.now()):
+        return check
+    cache.invalidate(key[0])  # not to be served again as a fresh answer
+    too_old = Unavailable(
+        "the billing service answered from state older than max_server_stale",
+        reason="SERVER_STALE",
+    )
+    return _fallback(cache, key, policy, too_old)

@@ -72,6 +72,8 @@ class PlanCheck:
     denied. ``valid_until`` is when the answer expires if nothing changes
     (None: until the next change). ``state_version``/``state_updated_at`` grow
     with every change to the account, to tell stale answers from current ones.
+    ``stale`` is True when the server had lost touch with its database and
+    answered from what it knew at ``known_current_at`` (see ``FailurePolicy``).
     All datetimes are timezone-aware (UTC).
     """
 
@@ -86,6 +88,33 @@ class PlanCheck:
     state_updated_at: datetime | None = None
     required_plan: str | None = None
     source: AnswerSource = AnswerSource.SERVER
+    stale: bool = False
+    known_current_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlements:
+    """Everything an account may use now (GetEntitlements): its plan and
+    rank, every feature, and the plan's numeric limits. ``denial_reason`` says
+    why the subscription gives no paid plan (None when it does). Freshness
+    fields are as in ``PlanCheck``."""
+
+    plan: str | None
+    plan_rank: int
+    status: SubscriptionStatus
+    features: frozenset[str]
+    limits: dict[str, int]
+    valid_until: datetime | None = None
+    current_period_end: datetime | None = None
+    grace_period_end: datetime | None = None
+    denial_reason: DenialReason | None = None
+    state_version: int = 0
+    state_updated_at: datetime | None = None
+    stale: bool = False
+    known_current_at: datetime | None = None
+
+    def allows(self, feature: str) -> bool:
+        return feature in self.features
 
 
 @dataclass(frozen=True, slots=True)

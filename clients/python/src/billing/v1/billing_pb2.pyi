@@ -95,6 +95,32 @@ DENIAL_REASON_SUBSCRIPTION_INACTIVE: DenialReason.ValueType  # 6
 """The subscription is incomplete, unpaid, paused or expired."""
 Global___DenialReason: _TypeAlias = DenialReason  # noqa: Y015
 
+class _AnswerSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AnswerSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AnswerSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ANSWER_SOURCE_UNSPECIFIED: _AnswerSource.ValueType  # 0
+    ANSWER_SOURCE_VIEW: _AnswerSource.ValueType  # 1
+    """The server's in-memory view of every account."""
+    ANSWER_SOURCE_DATABASE: _AnswerSource.ValueType  # 2
+    """The billing database, read through because the view could not vouch
+    for the answer (a change not read yet, or min_state_version).
+    """
+
+class AnswerSource(_AnswerSource, metaclass=_AnswerSourceEnumTypeWrapper):
+    """AnswerSource says where an entitlement answer was read."""
+
+ANSWER_SOURCE_UNSPECIFIED: AnswerSource.ValueType  # 0
+ANSWER_SOURCE_VIEW: AnswerSource.ValueType  # 1
+"""The server's in-memory view of every account."""
+ANSWER_SOURCE_DATABASE: AnswerSource.ValueType  # 2
+"""The billing database, read through because the view could not vouch
+for the answer (a change not read yet, or min_state_version).
+"""
+Global___AnswerSource: _TypeAlias = AnswerSource  # noqa: Y015
+
 class _ProrationBehavior:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -249,21 +275,27 @@ class CheckPlanRequest(_message.Message):
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     FEATURE_FIELD_NUMBER: _builtins.int
+    MIN_STATE_VERSION_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     plan: _builtins.str
     """The minimum plan, by name; higher-ranked plans satisfy it."""
     feature: _builtins.str
     """A feature key that the account's plan must include."""
+    min_state_version: _builtins.int
+    """Answer from at least this state version of the account (a version a
+    mutating call returned): read-your-writes across replicas. 0: any.
+    """
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
         plan: _builtins.str = ...,
         feature: _builtins.str = ...,
+        min_state_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["feature", b"feature", "plan", b"plan", "requirement", b"requirement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "feature", b"feature", "plan", b"plan", "requirement", b"requirement"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "feature", b"feature", "min_state_version", b"min_state_version", "plan", b"plan", "requirement", b"requirement"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_requirement: _TypeAlias = _typing.Literal["plan", "feature"]  # noqa: Y015
     _WhichOneofArgType_requirement: _TypeAlias = _typing.Literal["requirement", b"requirement"]  # noqa: Y015
@@ -285,6 +317,9 @@ class CheckPlanResponse(_message.Message):
     STATE_UPDATED_AT_FIELD_NUMBER: _builtins.int
     REQUIRED_PLAN_FIELD_NUMBER: _builtins.int
     GRACE_PERIOD_END_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
+    KNOWN_CURRENT_AT_FIELD_NUMBER: _builtins.int
     allowed: _builtins.bool
     denial_reason: Global___DenialReason.ValueType
     plan: _builtins.str
@@ -296,6 +331,11 @@ class CheckPlanResponse(_message.Message):
     """
     required_plan: _builtins.str
     """The lowest plan that would satisfy the requirement, when denied."""
+    source: Global___AnswerSource.ValueType
+    stale: _builtins.bool
+    """True when the server has lost touch with the billing database and
+    answers from what it last knew; known_current_at says when that was.
+    """
     @_builtins.property
     def current_period_end(self) -> _timestamp_pb2.Timestamp:
         """End of the paid-up period of the subscription, when there is one."""
@@ -312,6 +352,8 @@ class CheckPlanResponse(_message.Message):
     def grace_period_end(self) -> _timestamp_pb2.Timestamp:
         """End of the payment grace period while the subscription is past due."""
 
+    @_builtins.property
+    def known_current_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -325,14 +367,135 @@ class CheckPlanResponse(_message.Message):
         state_updated_at: _timestamp_pb2.Timestamp | None = ...,
         required_plan: _builtins.str = ...,
         grace_period_end: _timestamp_pb2.Timestamp | None = ...,
+        source: Global___AnswerSource.ValueType = ...,
+        stale: _builtins.bool = ...,
+        known_current_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["current_period_end", b"current_period_end", "grace_period_end", b"grace_period_end", "state_updated_at", b"state_updated_at", "valid_until", b"valid_until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current_period_end", b"current_period_end", "grace_period_end", b"grace_period_end", "known_current_at", b"known_current_at", "state_updated_at", b"state_updated_at", "valid_until", b"valid_until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "current_period_end", b"current_period_end", "denial_reason", b"denial_reason", "grace_period_end", b"grace_period_end", "plan", b"plan", "required_plan", b"required_plan", "state_updated_at", b"state_updated_at", "state_version", b"state_version", "status", b"status", "valid_until", b"valid_until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "current_period_end", b"current_period_end", "denial_reason", b"denial_reason", "grace_period_end", b"grace_period_end", "known_current_at", b"known_current_at", "plan", b"plan", "required_plan", b"required_plan", "source", b"source", "stale", b"stale", "state_updated_at", b"state_updated_at", "state_version", b"state_version", "status", b"status", "valid_until", b"valid_until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CheckPlanResponse: _TypeAlias = CheckPlanResponse  # noqa: Y015
+
+@_typing.final
+class GetEntitlementsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    MIN_STATE_VERSION_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    min_state_version: _builtins.int
+    """As in CheckPlanRequest."""
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        min_state_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "min_state_version", b"min_state_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEntitlementsRequest: _TypeAlias = GetEntitlementsRequest  # noqa: Y015
+
+@_typing.final
+class GetEntitlementsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LimitsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PLAN_FIELD_NUMBER: _builtins.int
+    PLAN_RANK_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    FEATURES_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    CURRENT_PERIOD_END_FIELD_NUMBER: _builtins.int
+    GRACE_PERIOD_END_FIELD_NUMBER: _builtins.int
+    DENIAL_REASON_FIELD_NUMBER: _builtins.int
+    STATE_VERSION_FIELD_NUMBER: _builtins.int
+    STATE_UPDATED_AT_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    STALE_FIELD_NUMBER: _builtins.int
+    KNOWN_CURRENT_AT_FIELD_NUMBER: _builtins.int
+    plan: _builtins.str
+    """The plan the account is entitled to now ("" when none), and its rank."""
+    plan_rank: _builtins.int
+    status: Global___SubscriptionStatus.ValueType
+    denial_reason: Global___DenialReason.ValueType
+    """Why the subscription gives no paid plan (UNSPECIFIED when it does, and
+    NO_SUBSCRIPTION when there is none).
+    """
+    state_version: _builtins.int
+    source: Global___AnswerSource.ValueType
+    stale: _builtins.bool
+    @_builtins.property
+    def features(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every feature of that plan."""
+
+    @_builtins.property
+    def limits(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """The plan's numeric limits from the catalogue, for example "seats"."""
+
+    @_builtins.property
+    def valid_until(self) -> _timestamp_pb2.Timestamp:
+        """As in CheckPlanResponse."""
+
+    @_builtins.property
+    def current_period_end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def grace_period_end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def state_updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def known_current_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        plan: _builtins.str = ...,
+        plan_rank: _builtins.int = ...,
+        status: Global___SubscriptionStatus.ValueType = ...,
+        features: _abc.Iterable[_builtins.str] | None = ...,
+        limits: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        valid_until: _timestamp_pb2.Timestamp | None = ...,
+        current_period_end: _timestamp_pb2.Timestamp | None = ...,
+        grace_period_end: _timestamp_pb2.Timestamp | None = ...,
+        denial_reason: Global___DenialReason.ValueType = ...,
+        state_version: _builtins.int = ...,
+        state_updated_at: _timestamp_pb2.Timestamp | None = ...,
+        source: Global___AnswerSource.ValueType = ...,
+        stale: _builtins.bool = ...,
+        known_current_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["current_period_end", b"current_period_end", "grace_period_end", b"grace_period_end", "known_current_at", b"known_current_at", "state_updated_at", b"state_updated_at", "valid_until", b"valid_until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_period_end", b"current_period_end", "denial_reason", b"denial_reason", "features", b"features", "grace_period_end", b"grace_period_end", "known_current_at", b"known_current_at", "limits", b"limits", "plan", b"plan", "plan_rank", b"plan_rank", "source", b"source", "stale", b"stale", "state_updated_at", b"state_updated_at", "state_version", b"state_version", "status", b"status", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEntitlementsResponse: _TypeAlias = GetEntitlementsResponse  # noqa: Y015
 
 @_typing.final
 class ListPlansRequest(_message.Message):

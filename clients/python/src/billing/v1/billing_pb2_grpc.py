@@ -40,6 +40,11 @@ class BillingServiceStub:
                 request_serializer=billing_dot_v1_dot_billing__pb2.CheckPlanRequest.SerializeToString,
                 response_deserializer=billing_dot_v1_dot_billing__pb2.CheckPlanResponse.FromString,
                 _registered_method=True)
+        self.GetEntitlements = channel.unary_unary(
+                '/billing.v1.BillingService/GetEntitlements',
+                request_serializer=billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.SerializeToString,
+                response_deserializer=billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.FromString,
+                _registered_method=True)
         self.ListPlans = channel.unary_unary(
                 '/billing.v1.BillingService/ListPlans',
                 request_serializer=billing_dot_v1_dot_billing__pb2.ListPlansRequest.SerializeToString,
@@ -89,6 +94,15 @@ class BillingServiceServicer:
     def CheckPlan(self, request, context):
         """CheckPlan tells whether an account may use a plan or a feature. It reads
         only the billing database, never Stripe.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEntitlements(self, request, context):
+        """GetEntitlements returns everything the account may use now: its plan,
+        every feature and the plan's limits. One call answers every feature
+        check for the account, from the same view as CheckPlan.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -160,6 +174,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     request_deserializer=billing_dot_v1_dot_billing__pb2.CheckPlanRequest.FromString,
                     response_serializer=billing_dot_v1_dot_billing__pb2.CheckPlanResponse.SerializeToString,
             ),
+            'GetEntitlements': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEntitlements,
+                    request_deserializer=billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.FromString,
+                    response_serializer=billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.SerializeToString,
+            ),
             'ListPlans': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPlans,
                     request_deserializer=billing_dot_v1_dot_billing__pb2.ListPlansRequest.FromString,
@@ -229,6 +248,33 @@ class BillingService:
             '/billing.v1.BillingService/CheckPlan',
             billing_dot_v1_dot_billing__pb2.CheckPlanRequest.SerializeToString,
             billing_dot_v1_dot_billing__pb2.CheckPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEntitlements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.v1.BillingService/GetEntitlements',
+            billing_dot_v1_dot_billing__pb2.GetEntitlementsRequest.SerializeToString,
+            billing_dot_v1_dot_billing__pb2.GetEntitlementsResponse.FromString,
             options,
             channel_credentials,
             insecure,

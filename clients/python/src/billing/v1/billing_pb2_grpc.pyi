@@ -40,6 +40,11 @@ class BillingServiceStub:
     """CheckPlan tells whether an account may use a plan or a feature. It reads
     only the billing database, never Stripe.
     """
+    GetEntitlements: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetEntitlementsRequest, _billing_pb2.GetEntitlementsResponse]
+    """GetEntitlements returns everything the account may use now: its plan,
+    every feature and the plan's limits. One call answers every feature
+    check for the account, from the same view as CheckPlan.
+    """
     ListPlans: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListPlansRequest, _billing_pb2.ListPlansResponse]
     """ListPlans returns the plan catalogue, lowest rank first."""
     GetSubscription: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetSubscriptionRequest, _billing_pb2.GetSubscriptionResponse]
@@ -68,6 +73,11 @@ class BillingServiceAsyncStub(BillingServiceStub):
     CheckPlan: _aio.UnaryUnaryMultiCallable[_billing_pb2.CheckPlanRequest, _billing_pb2.CheckPlanResponse]  # type: ignore[assignment]
     """CheckPlan tells whether an account may use a plan or a feature. It reads
     only the billing database, never Stripe.
+    """
+    GetEntitlements: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetEntitlementsRequest, _billing_pb2.GetEntitlementsResponse]  # type: ignore[assignment]
+    """GetEntitlements returns everything the account may use now: its plan,
+    every feature and the plan's limits. One call answers every feature
+    check for the account, from the same view as CheckPlan.
     """
     ListPlans: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListPlansRequest, _billing_pb2.ListPlansResponse]  # type: ignore[assignment]
     """ListPlans returns the plan catalogue, lowest rank first."""
@@ -100,6 +110,17 @@ class BillingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_billing_pb2.CheckPlanResponse, _abc.Awaitable[_billing_pb2.CheckPlanResponse]]:
         """CheckPlan tells whether an account may use a plan or a feature. It reads
         only the billing database, never Stripe.
+        """
+
+    @_abc_1.abstractmethod
+    def GetEntitlements(
+        self,
+        request: _billing_pb2.GetEntitlementsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.GetEntitlementsResponse, _abc.Awaitable[_billing_pb2.GetEntitlementsResponse]]:
+        """GetEntitlements returns everything the account may use now: its plan,
+        every feature and the plan's limits. One call answers every feature
+        check for the account, from the same view as CheckPlan.
         """
 
     @_abc_1.abstractmethod

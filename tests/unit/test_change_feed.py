@@ -1,4 +1,4 @@
-"""The change feed behind WatchEntitlements, and CheckPlan's in-memory view."""
+"""The change feed behind WatchEntitlements."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import threading
 import pytest
 
 from billing_server.adapters.change_feed import ChangeFeed
-from billing_server.adapters.entitlement_view import EntitlementView
-from billing_server.domain.subscriptions import AccountState
 
 pytestmark = pytest.mark.unit
-
-
-def state(account_id: str, version: int) -> AccountState:
-    return AccountState(account_id, None, version, None, None)
 
 
 def test_a_watcher_resuming_gets_what_it_missed() -> None:
@@ -66,36 +60,3 @@ def test_wait_wakes_on_a_change() -> None:
     threading.Timer(0.05, feed.publish, args=("a", 1)).start()
     changes, _, _ = feed.wait(position, 5)
     assert [c.account_id for c in changes] == ["a"]
-
-
-def test_a_hit_touches_nothing_and_an_invalidation_reloads() -> None:
-    view = EntitlementView()
-    loads: list[str] = []
-
-    def load(account_id: str) -> AccountState:
-        loads.append(account_id)
-        return state(account_id, len(loads))
-
-    assert view.get("a", load).state_version == 1
-    assert view.get("a", load).state_version == 1
-    assert loads == ["a"]
-    view.invalidate("a")
-    assert view.get("a", load).state_version == 2
-
-
-def test_a_read_racing_an_invalidation_is_not_kept() -> None:
-    view = EntitlementView()
-
-    def load_during_a_change(account_id: str) -> AccountState:
-        view.invalidate(account_id)  # the change commits while we read
-        return state(account_id, 1)
-
-    view.get("a", load_during_a_change)
-    assert len(view) == 0  # the possibly stale read was used once, not kept
-
-
-def test_the_view_is_bounded() -> None:
-    view = EntitlementView(max_accounts=3)
-    for n in range(5):
-        view.get(f"acct{n}", lambda a: state(a, 1))
-    assert len(view) == 3
