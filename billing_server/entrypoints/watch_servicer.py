@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
@@ -46,17 +46,18 @@ class Watchers:
             raise InvalidArgument(
                 f"watch at most {MAX_WATCHED_ACCOUNTS} accounts, or all", field="account_ids"
             )
-        caller = current_caller()
-        self._take_slot(caller)
+        give_back = self._take_slot(current_caller())
+        # Given back as soon as the call ends: a stream whose caller went
+        # away would otherwise hold its slot until its next heartbeat, and a
+        # reconnecting client would count twice.
+        context.add_callback(give_back)
         try:
             yield from self._notices(accounts, request.resume_token, context)
         finally:
-            with self._lock:
-                self._held[caller] -= 1
-                if not self._held[caller]:
-                    del self._held[caller]
+            give_back()
 
-    def _take_slot(self, caller: str) -> None:
+    def _take_slot(self, caller: str) -> Callable[[], None]:
+        """The slot's release, which may be called more than once."""
         with self._lock:
             if self._held.total() >= self.limit:
                 raise ResourceExhausted(
@@ -71,6 +72,18 @@ class Watchers:
                     reason="WATCHERS_PER_CALLER",
                 )
             self._held[caller] += 1
+        given_back = threading.Event()
+
+        def give_back() -> None:
+            with self._lock:
+                if given_back.is_set():
+                    return
+                given_back.set()
+                self._held[caller] -= 1
+                if not self._held[caller]:
+                    del self._held[caller]
+
+        return give_back
 
     def _notices(
         self, accounts: frozenset[str], resume_token: str, context: grpc.ServicerContext

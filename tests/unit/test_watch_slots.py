@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -18,14 +18,30 @@ pytestmark = pytest.mark.unit
 
 
 class Context:
+    """The servicer context of one stream; `cancel()` as gRPC ends a call."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], None]] = []
+
     def is_active(self) -> bool:
         return True
 
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        self.callbacks.append(callback)
+        return True
 
-def open_stream(watchers: Watchers, service: str) -> Generator[Any]:
+    def cancel(self) -> None:
+        for callback in self.callbacks:
+            callback()
+
+
+def open_stream(watchers: Watchers, service: str, context: Context | None = None) -> Generator[Any]:
     token = current_identity.set(Identity(service, frozenset()))
     try:
-        stream = watchers.stream(billing_pb2.WatchEntitlementsRequest(), Context())  # type: ignore[arg-type]
+        stream = watchers.stream(
+            billing_pb2.WatchEntitlementsRequest(),
+            context or Context(),  # type: ignore[arg-type]
+        )
         assert isinstance(stream, Generator)
         assert next(stream).HasField("heartbeat")
     finally:
@@ -44,6 +60,16 @@ def test_a_slot_given_back_can_be_taken_again() -> None:
     first.close()  # the stream ends: its slot is free
     again = open_stream(watchers, "orders")
     for stream in (again, other):
+        stream.close()
+
+
+def test_a_cancelled_call_gives_its_slot_back_before_its_thread_wakes() -> None:
+    watchers = Watchers(ChangeFeed(), limit=3, per_caller=1)  # 15 s heartbeats
+    context = Context()
+    first = open_stream(watchers, "orders", context)
+    context.cancel()  # the caller went away; the stream still waits for news
+    again = open_stream(watchers, "orders")
+    for stream in (first, again):
         stream.close()
 
 
