@@ -121,9 +121,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     shutdown_tracing()
     log.info("billing-server stopped")
     stop_logging()
-    # Calls that outlived the grace period were cancelled, but their worker
-    # threads may still sit in a Stripe request; the interpreter would wait
-    # for them at exit. The drain is over: end the process now.
+    # A call that outlived the grace period anyway (stuck where no deadline
+    # reaches) was cancelled, and its worker thread may still sit there; the
+    # interpreter would wait for it at exit. The drain is over: end now.
     os._exit(0)
 
 

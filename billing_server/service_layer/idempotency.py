@@ -12,6 +12,7 @@ charge or session). A shutdown releases the claims its calls still hold.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -79,7 +80,10 @@ class Completion(Generic[T]):
         uow.idempotency.finish(
             self._claim.method, self._claim.key, self._clock(), response=response
         )
-        uow.after_commit(lambda: setattr(self, "response", response))
+        uow.after_commit(functools.partial(self._stored, response))
+
+    def _stored(self, response: bytes) -> None:
+        self.response = response
 
 
 def run_idempotent(
