@@ -118,8 +118,10 @@ class Settings:
     @property
     def stripe_attempt_timeout_s(self) -> float:
         """One Stripe attempt never outlives a shutdown that starts while it
-        waits: its call is answered, not cancelled at the end of the grace."""
-        drain_s = self.shutdown_delay_s + self.shutdown_grace_s - self.drain_margin_s
+        waits: it ends a margin before its call's deadline does (which ends
+        a margin before the grace), so the call still rolls back, audits its
+        failure and is answered, not cancelled."""
+        drain_s = self.shutdown_delay_s + self.shutdown_grace_s - 2 * self.drain_margin_s
         return min(self.stripe_timeout_s, drain_s)
 
     @property

@@ -17,6 +17,11 @@ from contextlib import contextmanager
 
 from billing_server.domain.errors import DeadlineExceeded, Unavailable
 
+# What a call needs after its work is cut short by its deadline: a rollback,
+# a database write or two (releasing its idempotency key, auditing the
+# failure) and its answer. Waits that can end early end this much before.
+ANSWER_MARGIN_S = 0.3
+
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "paymentsvc_deadline", default=None
 )

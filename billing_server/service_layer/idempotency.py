@@ -44,8 +44,6 @@ UNBOUNDED_CLAIM = timedelta(seconds=60)
 # How long a call waits for another one holding its key before it answers
 # ABORTED (IDEMPOTENCY_KEY_IN_PROGRESS), which clients retry with backoff.
 IN_PROGRESS_WAIT_S = 2.0
-# Left of the deadline for answering ABORTED rather than running out.
-ANSWER_MARGIN_S = 0.1
 POLL_INTERVAL_S = 0.02
 
 
@@ -111,20 +109,32 @@ def run_idempotent(
     done = Completion(claim, encode, deps.clock)
     try:
         result = compute(done)
-        if done.response is not None:
-            return done.response
-        response = encode(result)
-        _finish(deps, claim, response=response)
-        return response
+        response = done.response
+        if response is None:
+            response = encode(result)
+            _finish(deps, claim, response=response)
     except REPLAYABLE as exc:
         _finish(deps, claim, error=_error_record(exc))
+        deps.claims.discard(claim)
         raise
     except BaseException:
         # Transient failure: forget the key so that a retry runs again.
-        release(deps, claim)
+        _release_or_keep(deps, claim)
         raise
-    finally:
-        deps.claims.discard(claim)
+    deps.claims.discard(claim)
+    return response
+
+
+def _release_or_keep(deps: Dependencies, claim: Claim) -> None:
+    """Releases the claim; failing that (the database is gone too), keeps it
+    held, for the shutdown to release or its deadline to end, and lets the
+    caller hear the first error."""
+    try:
+        release(deps, claim)
+    except BillingError:
+        log.warning("could not release an idempotency claim of %s", claim.method)
+        return
+    deps.claims.discard(claim)
 
 
 def release(deps: Dependencies, claim: Claim) -> None:
@@ -151,7 +161,8 @@ def _claim_or_wait(
     """(None, the claim) when this call owns the key; otherwise the finished record."""
     left = deadlines.remaining()
     if left is not None:
-        wait_s = min(wait_s, max(0.0, left - ANSWER_MARGIN_S))
+        # ABORTED (and its audit) while the caller still listens.
+        wait_s = min(wait_s, max(0.0, left - deadlines.ANSWER_MARGIN_S))
     give_up_at = time.monotonic() + wait_s
     while True:
         now = deps.clock()

@@ -189,8 +189,9 @@ def test_calls_outliving_the_grace_period_are_answered_unavailable_and_the_serve
     database_url: str, emulator: Emulator, e2e_logs: Path, control: EmulatorControl
 ) -> None:
     # The grace leaves its last two seconds (Settings.drain_margin_s) to the
-    # answers: fifty calls roll back and audit their failure at once.
-    delay_s, grace_s = 1.0, 4.0
+    # answers, and each call two more after its Stripe attempt: fifty calls
+    # roll back and audit their failure at once. Attempts wait 3 s at most.
+    delay_s, grace_s = 3.0, 4.0
     # Stripe hangs far longer than the grace period, and the Stripe client
     # would wait for it: the shutdown must not, nor cancel the calls.
     server = start_draining_server(

@@ -282,3 +282,43 @@ def test_an_audited_success_is_an_answer_a_retry_gets_back(
     assert record is not None
     assert record.state == "succeeded"
     assert record.response == answer
+
+
+class Outage:
+    """A unit-of-work factory whose database can be taken away."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self.inner = deps.uow
+        self.down = False
+
+    def __call__(self, *, write: bool = False) -> Any:
+        if self.down:
+            raise Unavailable("the database is unreachable", reason="DATABASE_UNAVAILABLE")
+        return self.inner(write=write)
+
+
+def test_a_claim_that_cannot_be_released_stays_held_and_the_first_error_is_heard(
+    deps: Dependencies, key: str
+) -> None:
+    outage = Outage(deps)
+    failing = dataclasses.replace(deps, uow=outage)
+
+    def stripe_then_database_down(done: object) -> bytes:
+        outage.down = True
+        raise Unavailable("Stripe failed", reason="STRIPE_UNAVAILABLE")
+
+    with pytest.raises(Unavailable) as error:
+        run_idempotent(
+            failing,
+            method="M",
+            key=key,
+            fingerprint="f",
+            compute=stripe_then_database_down,
+            encode=same,
+        )
+    assert error.value.reason == "STRIPE_UNAVAILABLE"
+    # The shutdown releases it once the database answers again.
+    outage.down = False
+    assert release_held_claims(failing) == 1
+    with deps.uow() as uow:
+        assert uow.idempotency.get("M", key) is None
