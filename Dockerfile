@@ -16,15 +16,19 @@ RUN apt-get update \
     && apt-get install --yes --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# Every package pyproject.toml lists under [tool.setuptools.packages.find]
+# (tests/deploy/test_image_install.py builds and runs exactly this set).
 COPY clients/python/ clients/python/
 COPY pyproject.toml README.md ./
 COPY billing_server/ billing_server/
+COPY paymentsvc_telemetry/ paymentsvc_telemetry/
 COPY stripe_emulator/ stripe_emulator/
 COPY webhook_gateway/ webhook_gateway/
 # Both local projects in one resolve: the directory requirement is the only
 # candidate pip accepts for paymentsvc-client, so a package of that name on a
-# public index can never replace it.
-RUN pip wheel --wheel-dir /wheels ./clients/python .
+# public index can never replace it. The emulator extra: one image runs
+# every console script, stripe-emulator included.
+RUN pip wheel --wheel-dir /wheels ./clients/python '.[emulator]'
 
 # --- runtime: the wheels, a non-root user, nothing to compile with -----------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -37,7 +41,7 @@ RUN groupadd --system --gid 10001 paymentsvc \
 # --no-index: only the wheels built above are installed; the bind mount keeps
 # them out of the image's layers.
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    pip install --no-index --find-links /wheels paymentsvc
+    pip install --no-index --find-links /wheels 'paymentsvc[emulator]'
 WORKDIR /app
 # Listen on every interface of the container; the code's defaults are loopback.
 ENV PAYMENTSVC_GRPC_ADDRESS=0.0.0.0:50051 \
@@ -48,6 +52,11 @@ ENV PAYMENTSVC_GRPC_ADDRESS=0.0.0.0:50051 \
 EXPOSE 50051 9464 8080
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without /etc/passwd.
 USER 10001:10001
+# The default command's health: billing-probe imports grpc alone and answers
+# in a fraction of a second, so the timeout holds on a loaded host. Other
+# commands bring their own check (docker-compose.yml) or none (one-shots).
+HEALTHCHECK --interval=10s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["billing-probe", "--timeout", "5"]
 # No ENTRYPOINT: the command is the console script to run. Both servers
 # handle SIGTERM themselves (drain, then exit 0).
 CMD ["billing-server"]

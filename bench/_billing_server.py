@@ -51,6 +51,8 @@ def start_billing_server(
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         # No load balancer to wait for when the benchmark stops it.
         "PAYMENTSVC_SHUTDOWN_DELAY": "0",
+        # One process unless the benchmark asks for more (it compares both).
+        "PAYMENTSVC_GRPC_PROCESSES": "1",
         **(extra_env or {}),
     }
     process = Process.script("billing-server", env)

@@ -52,6 +52,9 @@ class GrpcLoad:
     warmup_s: float = 2.0
     metadata: tuple[tuple[str, str], ...] = ()
     timeout_s: float = 10.0
+    # TCP connections of this process, its calls spread over them: several
+    # server processes on one port (SO_REUSEPORT) share connections, not calls.
+    connections: int = 1
 
 
 @dataclass
@@ -115,17 +118,25 @@ async def _drive(load: GrpcLoad, start_at: float) -> WorkerResult:
     result = WorkerResult(pid=os.getpid())
     latencies = array.array("d")
     codes: Counter[str] = Counter()
-    async with grpc.aio.insecure_channel(load.target) as channel:
+    # A channel of its own for each connection: no subchannel is shared.
+    channels = [
+        grpc.aio.insecure_channel(load.target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(load.connections)
+    ]
+    try:
         # Bytes in, bytes out: the generator spends nothing on decoding.
-        call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(load.method)
-        await asyncio.wait_for(channel.channel_ready(), 10)
+        calls: list[grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]] = [
+            channel.unary_unary(load.method) for channel in channels
+        ]
+        for channel in channels:
+            await asyncio.wait_for(channel.channel_ready(), 10)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         now = time.perf_counter()
         measure_from = now + load.warmup_s
         measure_until = measure_from + load.duration_s
         counter = iter(range(1 << 62))
 
-        async def one_stream() -> None:
+        async def one_stream(call: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]) -> None:
             while True:
                 started = time.perf_counter()
                 if started >= measure_until:
@@ -148,7 +159,10 @@ async def _drive(load: GrpcLoad, start_at: float) -> WorkerResult:
                         result.failed += 1
                         codes[code] += 1
 
-        await asyncio.gather(*(one_stream() for _ in range(load.concurrency)))
+        await asyncio.gather(*(one_stream(calls[i % len(calls)]) for i in range(load.concurrency)))
+    finally:
+        for channel in channels:
+            await channel.close()
     if result.active_s >= load.duration_s * 0.99:
         result.active_s = load.duration_s
     result.latencies = latencies.tobytes()

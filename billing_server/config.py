@@ -7,6 +7,7 @@ prefixed PAYMENTSVC_.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -74,6 +75,8 @@ class Settings:
     # How long CheckPlan answers from the entitlement view, marked stale,
     # after losing touch with the database.
     stale_serve_max_s: float
+    # Server processes sharing the gRPC port (SO_REUSEPORT): one per core.
+    grpc_processes: int
     # SQLite has no NOTIFY: how often other processes' changes are looked for.
     change_poll_interval_s: float
     watch_window: int
@@ -181,6 +184,7 @@ class Settings:
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
             stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
             change_poll_interval_s=reader.number("PAYMENTSVC_CHANGE_POLL_INTERVAL", 0.5),
+            grpc_processes=reader.positive("PAYMENTSVC_GRPC_PROCESSES", available_cpus()),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             max_watchers_per_caller=reader.integer("PAYMENTSVC_MAX_WATCHERS_PER_CALLER", 16),
@@ -288,6 +292,12 @@ class _Reader:
             self.problems.append(f"{name}: no such file {raw!r}")
         return path
 
+    def positive(self, name: str, default: int) -> int:
+        value = self.integer(name, default)
+        if value < 1:
+            self.problems.append(f"{name} must be at least 1, got {value}")
+        return value
+
     def integer(self, name: str, default: int) -> int:
         raw = self.env.get(name)
         if not raw:
@@ -325,3 +335,14 @@ class _Reader:
             raise ConfigError(f"invalid configuration: {self.problems[0]}")
         if self.problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota
+    (a container's CPU limit), at least 1."""
+    cpus = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    return max(1, cpus)

@@ -19,6 +19,7 @@ def subscription(
     lookup_key: str = "paymentsvc_pro_monthly",
     period_start: datetime,
     cancel_at_period_end: bool = False,
+    cancel_at: datetime | None = None,
     account_id: str | None = None,
 ) -> dict[str, Any]:
     start = int(period_start.timestamp())
@@ -30,6 +31,7 @@ def subscription(
         "status": status,
         "created": start,
         "cancel_at_period_end": cancel_at_period_end,
+        "cancel_at": int(cancel_at.timestamp()) if cancel_at else None,
         "canceled_at": start + 60 if status == "canceled" else None,
         "ended_at": start + 60 if status == "canceled" else None,
         "metadata": {"account_id": account_id} if account_id else {},

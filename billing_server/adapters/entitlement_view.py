@@ -89,8 +89,7 @@ class EntitlementView:
 
     def put_encoded(self, rows: Sequence[Encoded]) -> None:
         with self._table.lock:
-            for row in rows:
-                self._table.put_encoded(row)
+            self._table.put_all(rows)
         if not self._outdated:
             return
         with self._outdated_lock:

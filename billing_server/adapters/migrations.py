@@ -11,6 +11,10 @@ from sqlalchemy import Engine
 from billing_server.domain.errors import BillingError
 
 
+class UnknownRevision(ValueError):
+    """A revision the migrations do not have (an operator's typo, or a newer release's)."""
+
+
 class SchemaNotAtHead(BillingError):
     grpc_code = "FAILED_PRECONDITION"
     default_reason = "SCHEMA_NOT_AT_HEAD"
@@ -31,9 +35,9 @@ def migrate_to(engine: Engine, revision: str) -> None:
     """Upgrades or downgrades to `revision`, whichever way it lies."""
     script = ScriptDirectory.from_config(alembic_config(engine))
     current = current_revisions(engine)
-    target = script.get_revision(revision) if revision != "base" else None
-    if revision != "base" and target is None:
-        raise ValueError(f"unknown revision {revision!r}")
+    if revision != "base" and revision not in {r.revision for r in script.walk_revisions()}:
+        known = ", ".join(sorted(r.revision for r in script.walk_revisions()))
+        raise UnknownRevision(f"unknown revision {revision!r}: the migrations have {known}")
     ahead = any(
         rev.revision == revision
         for head in current

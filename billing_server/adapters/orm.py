@@ -87,6 +87,8 @@ class SubscriptionRow(Base):
     current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A cancellation Stripe will make at this date (`cancel_at`), if any.
+    cancel_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)

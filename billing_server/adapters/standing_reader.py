@@ -90,6 +90,7 @@ class StandingReader:
             micros(SubscriptionRow.current_period_end),
             micros(SubscriptionRow.past_due_since),
             micros(SubscriptionRow.stripe_created_at),
+            micros(SubscriptionRow.cancel_at),
         ).outerjoin(SubscriptionRow, SubscriptionRow.account_id == AccountRow.account_id)
 
     def _micros(self, column: Any) -> ColumnElement[int]:
@@ -108,7 +109,7 @@ def _current(rows: list[Any]) -> Encoded:
     """The account's row, encoded, with its current subscription."""
     account_id, version, updated = str(rows[0][0]), int(rows[0][1]), int(rows[0][2])
     if rows[0][3] is None:  # no subscription (outer join)
-        return (account_id, version, updated, "", 0, 0, 0, 0, 0)
+        return (account_id, version, updated, "", 0, 0, 0, 0, 0, 0)
     candidates = [
         (account_id, version, updated, str(row[3]), status_code(row[4], bool(row[5])), *row[6:])
         for row in rows

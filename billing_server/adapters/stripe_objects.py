@@ -34,6 +34,7 @@ def subscription_snapshot(obj: Mapping[str, Any]) -> SubscriptionSnapshot:
         current_period_start=timestamp(item.get("current_period_start")),
         current_period_end=timestamp(item.get("current_period_end")),
         cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        cancel_at=timestamp(obj.get("cancel_at")),
         canceled_at=timestamp(obj.get("canceled_at")),
         ended_at=timestamp(obj.get("ended_at")),
         created=created,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import stripe
 
@@ -32,11 +33,20 @@ class StripeWebhookEndpoints:
         self._call = calls
 
     def all(self) -> list[WebhookEndpoint]:
-        page = self._call(
+        # Every page: an endpoint missed here would be registered a second
+        # time, and every event then arrives twice.
+        return self._call(
             "list webhook endpoints",
-            lambda: self._stripe.v1.webhook_endpoints.list({"limit": 100}),
+            lambda: [
+                _endpoint(e.to_dict())
+                for e in self._stripe.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter()
+            ],
         )
-        return [_endpoint(e.to_dict()) for e in page.data]
+
+    def at(self, url: str) -> WebhookEndpoint | None:
+        """The endpoint that delivers to `url`, however its scheme and host are cased."""
+        wanted = same_url_key(url)
+        return next((e for e in self.all() if same_url_key(e.url) == wanted), None)
 
     def create(self, url: str, events: Sequence[str], api_version: str) -> WebhookEndpoint:
         created = self._call(
@@ -64,6 +74,16 @@ class StripeWebhookEndpoints:
             ),
         )
         return _endpoint(updated.to_dict())
+
+
+def same_url_key(url: str) -> str:
+    """What makes two endpoint URLs the same target: the scheme and host are
+    case-insensitive and a default port is the same as none."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    port = f":{parts.port}" if parts.port not in (None, default) else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path or '/'}?{parts.query}"
 
 
 def _endpoint(data: dict[str, object]) -> WebhookEndpoint:

@@ -127,9 +127,10 @@ def _entitlement(sub: Standing | None, catalog: Catalog, now: datetime) -> _Enti
 
     policy = catalog.policy
     subscribed = catalog.get(sub.plan)
-    # A subscription set to cancel keeps its plan only until the period ends;
-    # past that, Stripe's deletion may simply not have reached us yet.
-    ends_at = sub.current_period_end if sub.cancel_at_period_end else None
+    # A subscription set to cancel (at the period's end, or at a date) keeps
+    # its plan only until then; past that, Stripe's deletion may simply not
+    # have reached us yet.
+    ends_at = sub.ends_at
     if ends_at is not None and now >= ends_at:
         return _Entitlement(free, DenialReason.SUBSCRIPTION_CANCELED, None, None)
 

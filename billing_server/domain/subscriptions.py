@@ -47,6 +47,8 @@ class SubscriptionSnapshot:
     ended_at: datetime | None
     created: datetime
     metadata: dict[str, str] = field(default_factory=dict)
+    # When Stripe will cancel it (a scheduled cancellation), if it will.
+    cancel_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Subscription:
     ended_at: datetime | None
     past_due_since: datetime | None
     created: datetime
+    cancel_at: datetime | None = None
 
     @property
     def standing(self) -> Standing:
@@ -109,6 +112,7 @@ class Subscription:
             cancel_at_period_end=self.cancel_at_period_end,
             past_due_since=self.past_due_since,
             created=self.created,
+            cancel_at=self.cancel_at,
         )
 
 
@@ -124,6 +128,16 @@ class Standing:
     cancel_at_period_end: bool
     past_due_since: datetime | None
     created: datetime
+    cancel_at: datetime | None = None
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When the subscription stops entitling, cancellation-wise: the
+        period's end when it cancels then, or the date it cancels at."""
+        ends = [self.current_period_end] if self.cancel_at_period_end else []
+        if self.cancel_at is not None:
+            ends.append(self.cancel_at)
+        return min((e for e in ends if e is not None), default=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
+from alembic.util import CommandError as AlembicError
+from sqlalchemy.exc import DBAPIError
+
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
@@ -22,7 +25,7 @@ from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
 from billing_server.domain.rate_limits import Pacer
 from billing_server.entrypoints import admin_events
-from billing_server.entrypoints.healthcheck import server_is_serving
+from billing_server.entrypoints.healthcheck import server_status
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.reconciliation import reconcile
@@ -48,19 +51,33 @@ def admin_main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level, as_json=settings.log_json)
+        # An operator reads what the command prints: the libraries' INFO lines
+        # (each Stripe request, each Alembic step) only with -v.
+        level = settings.log_level if args.verbose else "WARNING"
+        configure_logging(level, as_json=settings.log_json)
         command: Callable[[Settings, argparse.Namespace], int] = args.run
         return command(settings, args)
-    except (ConfigError, CatalogError) as exc:
+    except (ConfigError, CatalogError, migrations.UnknownRevision, AlembicError) as exc:
         print(f"billing-admin: {exc}", file=sys.stderr)
         return MISCONFIGURED
     except BillingError as exc:
         print(f"billing-admin: {exc}", file=sys.stderr)
         return FAILED
+    except DBAPIError as exc:
+        # The driver's first line says what went wrong; the rest is the SQL.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"billing-admin: database: {reason}", file=sys.stderr)
+        return FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="billing-admin", description="Operates paymentsvc.")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show the libraries' log lines (each Stripe request, each migration step)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     migrate = commands.add_parser(
@@ -198,7 +215,7 @@ def _preflight(settings: Settings, args: argparse.Namespace) -> int:
 def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
     endpoints = StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
     events = sorted(HANDLED_TYPES)
-    existing = next((e for e in endpoints.all() if e.url == args.url), None)
+    existing = endpoints.at(args.url)
     if existing is None:
         created = endpoints.create(args.url, events, PINNED_API_VERSION)
         print(f"created webhook endpoint {created.id} for {args.url} (API {PINNED_API_VERSION})")
@@ -227,8 +244,10 @@ def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _healthcheck(settings: Settings, args: argparse.Namespace) -> int:
-    target = settings.grpc_address.replace("0.0.0.0", "127.0.0.1")
-    return OK if server_is_serving(target, settings) else FAILED
+    serving, said = server_status(settings)
+    if not serving:
+        print(f"billing-admin: billing server at {settings.grpc_address}: {said}", file=sys.stderr)
+    return OK if serving else FAILED
 
 
 _SCOPE_NAMES = {"read": Scope.READ, "write": Scope.WRITE, "ingest": Scope.INGEST}

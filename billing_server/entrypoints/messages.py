@@ -131,6 +131,7 @@ def subscription(state: AccountState) -> billing_pb2.Subscription:
         current_period_start=timestamp(sub.current_period_start),
         current_period_end=timestamp(sub.current_period_end),
         cancel_at_period_end=sub.cancel_at_period_end,
+        cancel_at=timestamp(sub.cancel_at),
         canceled_at=timestamp(sub.canceled_at),
         past_due_since=timestamp(sub.past_due_since),
         state_version=state.state_version,
@@ -158,5 +159,6 @@ def cancellation_timing(value: billing_pb2.CancellationTiming.ValueType) -> Canc
         return _TIMING[value]
     except KeyError:
         raise InvalidArgument(
-            "timing must be AT_PERIOD_END or IMMEDIATELY", field="timing"
+            "timing must be CANCELLATION_TIMING_AT_PERIOD_END or CANCELLATION_TIMING_IMMEDIATELY",
+            field="timing",
         ) from None

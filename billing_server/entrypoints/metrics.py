@@ -11,10 +11,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
@@ -22,9 +31,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.circuit_breaker import BreakerState
+from billing_server.adapters.database import connect
 from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.orm import SubscriptionRow
+from billing_server.config import Settings
 from billing_server.domain.errors import BillingError
+from billing_server.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 T = TypeVar("T")
 
@@ -104,6 +116,7 @@ class ServerMetrics:
                 "paymentsvc_stripe_circuit_state",
                 "Stripe circuit breaker: 0 closed, 1 half-open, 2 open.",
                 registry=r,
+                multiprocess_mode="livemax",
             ),
             webhook_deliveries=Counter(
                 "paymentsvc_webhook_deliveries",
@@ -153,11 +166,13 @@ class ServerMetrics:
                 "(missing here, different), before it repaired them.",
                 ["kind"],
                 registry=r,
+                multiprocess_mode="mostrecent",
             ),
             reconcile_last_success=Gauge(
                 "paymentsvc_reconcile_last_success_timestamp_seconds",
                 "When a scheduled reconciliation last completed (Unix time).",
                 registry=r,
+                multiprocess_mode="max",
             ),
         )
 
@@ -196,11 +211,63 @@ class ServerMetrics:
         )
         gauge.set_function(lambda: float(waiting()))
 
+    def publish_process_gauges(
+        self, engine: Engine, waiting: Callable[[], int], interval_s: float = 1.0
+    ) -> None:
+        """For a process of several on one port (multiprocess mode): the pool
+        and intake gauges, written every `interval_s` for the supervisor to
+        sum, since values computed at scrape time cannot cross processes."""
+        pool_gauge = Gauge(
+            "paymentsvc_db_pool_connections",
+            "Database connections of this replica's pool, by state.",
+            ["state"],
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        intake = Gauge(
+            "paymentsvc_webhook_intake_waiting",
+            "Deliveries waiting for the transaction that stores them (group commit).",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+
+        def publish() -> None:
+            while True:
+                pool = engine.pool
+                if isinstance(pool, QueuePool):
+                    pool_gauge.labels("in_use").set(pool.checkedout())
+                    pool_gauge.labels("idle").set(pool.checkedin())
+                    pool_gauge.labels("overflow").set(max(pool.overflow(), 0))
+                intake.set(waiting())
+                time.sleep(interval_s)
+
+        threading.Thread(target=publish, name="metrics-publisher", daemon=True).start()
+
     def serve(self, address: str) -> int:
         """Serves /metrics on `address` (host:port, port 0 picks one); returns the port."""
         host, port = address.rsplit(":", 1)
         server, _thread = start_http_server(int(port), host, registry=self.registry)
         return int(server.server_port)
+
+
+def serve_multiprocess(settings: Settings, metrics_dir: Path) -> Any:
+    """/metrics for every server process of this host (see supervisor.py):
+    their counters, histograms and gauges summed by prometheus_client, and
+    the gauges read from the database, once."""
+    database = connect(settings)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
+    registry.register(_SubscriptionCollector(database.engine, settings.metrics_db_cache_s))
+
+    def backlog() -> Backlog:
+        with SqlAlchemyUnitOfWork(database.reader) as uow:
+            return uow.events.backlog(datetime.now(UTC))
+
+    registry.register(_BacklogCollector(backlog, settings.metrics_db_cache_s))
+    assert settings.metrics_address
+    host, port = settings.metrics_address.rsplit(":", 1)
+    server, _thread = start_http_server(int(port), host, registry=registry)
+    return server
 
 
 class _PoolCollector(Collector):

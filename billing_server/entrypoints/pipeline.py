@@ -63,6 +63,9 @@ class RequestPipeline(grpc.ServerInterceptor):
         self._access_log = access_log_enabled
         self._sample_every = round(1 / access_log_sample) if access_log_sample > 0 else 0
         self._sampled_calls = itertools.count()
+        # method -> (the servicer's handler, ours around it): grpcio asks for
+        # the handler on every call, and the servicer's is the same object.
+        self._wrapped: dict[str, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
 
     def intercept_service(
         self,
@@ -73,6 +76,16 @@ class RequestPipeline(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method not in METHOD_SCOPES:
             return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(
+        self, handler: grpc.RpcMethodHandler[Any, Any], method: str
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         if handler.unary_stream is not None:
             return self._streaming(handler, method)
         if handler.unary_unary is None:

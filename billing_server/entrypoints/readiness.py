@@ -11,6 +11,7 @@ class Readiness:
         self._report = report
         self._conditions = dict(conditions)
         self._lock = threading.Lock()
+        report(all(self._conditions.values()))
 
     def set(self, condition: str, holds: bool) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.readiness import Readiness
+from billing_server.entrypoints.supervisor import WORKER_ENV, supervise
 from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
@@ -43,38 +44,80 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="billing-server", description="Runs the billing gRPC server (configured by env)."
     ).parse_args(argv)
-    metrics = ServerMetrics.create()
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level, as_json=settings.log_json)
         if settings.is_production and (problems := configuration_problems(settings)):
             raise ConfigError("refusing to start in production:\n  - " + "\n  - ".join(problems))
+    except ConfigError as exc:
+        print(f"billing-server: {exc}", file=sys.stderr)
+        return 2
+    if settings.grpc_processes > 1:
+        return supervise(settings, settings.grpc_processes)
+
+    metrics = ServerMetrics.create()
+    try:
         tracing = configure_tracing("billing-server")
         app = bootstrap(settings, telemetry=ServiceTelemetry(metrics, tracing))
     except (ConfigError, CatalogError, BillingError) as exc:
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
-    metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
-    metrics.watch_backlog(lambda: event_backlog(app.deps), settings.metrics_db_cache_s)
-    metrics.watch_intake(lambda: app.inbox_writer.waiting)
+    # Both ports are bound before anything starts, so that a taken one ends
+    # the process with one line naming the variable that moves it.
+    try:
+        metrics_port = metrics.serve(settings.metrics_address) if settings.metrics_address else 0
+    except OSError as exc:
+        app.close()
+        print(
+            f"billing-server: cannot serve metrics on {settings.metrics_address}: {exc.strerror}"
+            " (move it with PAYMENTSVC_METRICS_ADDRESS; empty turns it off)",
+            file=sys.stderr,
+        )
+        return 2
+    worker = os.environ.get(WORKER_ENV)
+    if worker is not None:
+        # One of several processes: the supervisor serves the metrics.
+        metrics.publish_process_gauges(app.database.engine, lambda: app.inbox_writer.waiting)
+    else:
+        metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
+        metrics.watch_backlog(lambda: event_backlog(app.deps), settings.metrics_db_cache_s)
+        metrics.watch_intake(lambda: app.inbox_writer.waiting)
     app.change_listener.start()
-    running = create_server(
-        app.deps,
-        settings.grpc_address,
-        settings.grpc_max_workers,
-        pipeline(settings, metrics, tracing=tracing),
-        tls=_tls(settings),
-        watchers=Watchers(
-            app.changes, settings.max_watchers, per_caller=settings.max_watchers_per_caller
-        ),
-        ready=False,
-    )
+    joining = worker not in (None, "0")
+    if joining:
+        # One of several processes on the port, and another one is already
+        # answering: take connections only once the view is whole.
+        app.view_keeper.start()
+        app.view_keeper.loaded.wait()
+    try:
+        running = create_server(
+            app.deps,
+            settings.grpc_address,
+            settings.grpc_max_workers,
+            pipeline(settings, metrics, tracing=tracing),
+            tls=_tls(settings),
+            watchers=Watchers(
+                app.changes, settings.max_watchers, per_caller=settings.max_watchers_per_caller
+            ),
+            ready=False,
+        )
+    except RuntimeError as exc:
+        if "Failed to bind" not in str(exc):
+            raise
+        app.close()
+        print(
+            f"billing-server: cannot listen on {settings.grpc_address}: the port is taken"
+            " or the address is not this host's (move it with PAYMENTSVC_GRPC_ADDRESS)",
+            file=sys.stderr,
+        )
+        return 2
     # Ready once the entitlement view holds every account (CheckPlan reads
     # the database until then), and while the database answers.
-    readiness = Readiness(running.set_ready, view=False, database=True)
-    app.view_keeper.on_loaded = lambda: readiness.set("view", True)
-    app.view_keeper.start()
+    readiness = Readiness(running.set_ready, view=joining, database=True)
+    if not joining:
+        app.view_keeper.on_loaded = lambda: readiness.set("view", True)
+        app.view_keeper.start()
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
     applier.start()
@@ -89,9 +132,10 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     probe = DatabaseProbe(app.database.engine, database_reachable, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
-        port = metrics.serve(settings.metrics_address)
         log.info(
-            "metrics on http://%s:%d/metrics", settings.metrics_address.rsplit(":", 1)[0], port
+            "metrics on http://%s:%d/metrics",
+            settings.metrics_address.rsplit(":", 1)[0],
+            metrics_port,
         )
     if not settings.jwt_keys:
         log.warning("JWT_SECRET_KEY is not set: authentication is OFF (development only)")
@@ -203,3 +247,7 @@ def _report_stripe_health(app: Application, running: RunningServer, metrics: Ser
         metrics.breaker_changed(state)
 
     breaker.on_change(changed)
+
+
+if __name__ == "__main__":
+    sys.exit(serve_main())

@@ -35,7 +35,7 @@ def create_checkout(
         live = uow.subscriptions.current_for(account_id)
         if live is not None and not live.status.is_terminal:
             raise FailedPrecondition(
-                f"account {account_id!r} already has a {live.status} subscription; "
+                f"account {account_id!r} already has a subscription ({live.status}); "
                 "use ChangePlan to move it to another plan",
                 reason="SUBSCRIPTION_EXISTS",
             )

@@ -90,6 +90,8 @@ def _compare(
         differences.append("period end differs")
     if ours.cancel_at_period_end != stripe.cancel_at_period_end:
         differences.append("cancel_at_period_end differs")
+    if ours.cancel_at != stripe.cancel_at:
+        differences.append("cancel_at differs")
     if not differences:
         return None
     return Drift(stripe.id, "different", "; ".join(differences))

@@ -178,6 +178,7 @@ def _subscription(
         current_period_start=snapshot.current_period_start,
         current_period_end=snapshot.current_period_end,
         cancel_at_period_end=snapshot.cancel_at_period_end,
+        cancel_at=snapshot.cancel_at,
         canceled_at=snapshot.canceled_at,
         ended_at=snapshot.ended_at,
         past_due_since=grace_anchor(

@@ -10,7 +10,9 @@
 // Environment: PAYMENTSVC_TARGET (when --target is absent),
 // PAYMENTSVC_TOKEN (sent as `authorization: Bearer <token>`),
 // PAYMENTSVC_CALLER (sent as `x-paymentsvc-caller`, default "node-check").
-// Prints the answer as one JSON object; exits 1 with the gRPC error as JSON.
+// Prints the answer as one JSON object; exits 1 with the gRPC error as JSON:
+// its code, message, and the ErrorInfo's reason, domain and metadata
+// (error_info.mjs reads them from the google.rpc.Status trailer).
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,6 +20,8 @@ import { parseArgs } from "node:util";
 
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+
+import { errorDetails } from "./error_info.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -67,7 +71,17 @@ const deadline = new Date(Date.now() + Number(values.timeout) * 1000);
 client.CheckPlan(request, metadata, { deadline }, (error, answer) => {
   client.close();
   if (error) {
-    console.log(JSON.stringify({ error: { code: grpc.status[error.code], message: error.details } }));
+    const { errorInfo, badRequest } = errorDetails(error);
+    const described = { code: grpc.status[error.code], message: error.details };
+    if (errorInfo) {
+      Object.assign(described, {
+        reason: errorInfo.reason,
+        domain: errorInfo.domain,
+        metadata: errorInfo.metadata,
+      });
+    }
+    if (badRequest) described.field_violations = badRequest.field_violations;
+    console.log(JSON.stringify({ error: described }));
     process.exit(1);
   }
   console.log(JSON.stringify(answer));

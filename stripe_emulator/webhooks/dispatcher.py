@@ -53,6 +53,17 @@ class WebhookDispatcher:
         self._startup = None
         if settings.url is not None and settings.secret is not None:
             self._startup = Target(targets.STARTUP, settings.url, settings.secret)
+        self._register_startup()
+
+    def _register_startup(self) -> None:
+        # Stored like any endpoint, so that the API lists it: a client that
+        # looks for an endpoint at its URL (billing-admin webhook setup) finds
+        # it instead of registering a second one that delivers every event twice.
+        with self._store.lock:
+            if self._store.get("webhook_endpoint", targets.STARTUP) is not None:
+                self._store.delete("webhook_endpoint", targets.STARTUP)
+            if self._startup is not None:
+                self._store.insert(targets.startup_endpoint(self._startup, self._store.clock.now()))
 
     def on_event(self, event: JSON) -> None:
         """EventLog listener, called under the store lock: count and queue."""
@@ -72,6 +83,7 @@ class WebhookDispatcher:
         """Forget queued and awaited deliveries (caller holds the store lock)."""
         self._awaiting.clear()
         self.queue.reset()
+        self._register_startup()
 
     def close(self) -> None:
         """Stop the worker thread; it starts again when an event needs it."""
@@ -84,9 +96,7 @@ class WebhookDispatcher:
             self._thread, self._loop, self._wake = None, None, None
 
     def _targets_for(self, event_type: str) -> list[Target]:
-        found = [self._startup] if self._startup is not None else []
-        found += targets.registered(self._store)
-        return [target for target in found if target.accepts(event_type)]
+        return [t for t in targets.registered(self._store) if t.accepts(event_type)]
 
     def _enqueue(self, event: JSON, matching: list[Target]) -> None:
         if not matching:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stripe_emulator.events import DEFAULT_API_VERSION
 from stripe_emulator.jsontypes import JSON
-from stripe_emulator.objects.webhook import SECRET
+from stripe_emulator.objects.webhook import SECRET, webhook_endpoint
 from stripe_emulator.store import Store
 
-STARTUP = "startup"  # the key of the endpoint given on the command line
+# The id of the endpoint given on the command line (--webhook-url).
+STARTUP = "we_startup"
 
 
 @dataclass(frozen=True)
 class Target:
-    key: str  # the webhook_endpoint id, or STARTUP
+    key: str  # the webhook_endpoint id
     url: str
     secret: str
     enabled_events: tuple[str, ...] = ("*",)
@@ -41,11 +43,25 @@ def registered(store: Store) -> list[Target]:
 
 def still_enabled(store: Store, target: Target) -> bool:
     """Deliveries queued for an endpoint since deleted or disabled are not sent."""
-    if target.key == STARTUP:
-        return True
     with store.lock:
         endpoint = store.get("webhook_endpoint", target.key)
         return endpoint is not None and endpoint["status"] == "enabled"
+
+
+def startup_endpoint(target: Target, created: int) -> JSON:
+    """The start-up endpoint as a stored webhook_endpoint (every event, by default)."""
+    endpoint = webhook_endpoint(
+        target.key,
+        created,
+        url=target.url,
+        enabled_events=list(target.enabled_events),
+        description="the emulator's --webhook-url",
+        # Events are rendered in the emulator's one version.
+        api_version=DEFAULT_API_VERSION,
+        metadata={},
+    )
+    endpoint[SECRET] = target.secret
+    return endpoint
 
 
 def _target(endpoint: JSON) -> Target:

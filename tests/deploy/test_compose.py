@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from billing_server.config import Settings
+from billing_server.entrypoints.grpc_server import BILLING_SERVICE
 from stripe_emulator.cli import parse_args
 from tests.deploy import compose_file
 from tests.deploy.code_facts import (
@@ -276,17 +277,22 @@ def test_the_gateway_serves_the_metrics_path_prometheus_scrapes() -> None:
     assert "/metrics" in gateway_routes(effective_env(compose_file.services()["webhook-gateway"]))
 
 
-def test_traces_go_to_a_collector_port_that_receives_otlp() -> None:
-    services = compose_file.services()
-    collector = yaml.safe_load((ROOT / "deploy" / "compose" / "otel-collector.yml").read_text())
-    receiving = {
-        int(protocol["endpoint"].rsplit(":", 1)[1])
-        for protocol in collector["receivers"]["otlp"]["protocols"].values()
-    }
-    for name in ("billing-server", "webhook-gateway"):
-        endpoint = urlsplit(services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"])
-        assert endpoint.hostname == "otel-collector"
-        assert endpoint.port in receiving
-        assert services[name]["environment"]["OTEL_SERVICE_NAME"] == name
-    exporter = collector["exporters"]["otlp/jaeger"]["endpoint"]
-    assert exporter.split(":")[0] in services
+def _seconds(value: object) -> float:
+    text = str(value)
+    assert text.endswith("s"), text
+    return float(text[:-1])
+
+
+def test_the_server_is_checked_by_the_fast_probe_within_the_timeout() -> None:
+    check = compose_file.services()["billing-server"]["healthcheck"]
+    command = check["test"]
+    assert command[:2] == ["CMD", "billing-probe"]
+    assert command[1] in console_scripts()
+    # The probe gives up (and says why) before Docker kills it.
+    assert float(command[command.index("--timeout") + 1]) < _seconds(check["timeout"])
+    assert command[command.index("--service") + 1] == BILLING_SERVICE
+
+
+def test_one_shot_services_do_not_inherit_the_images_health_check() -> None:
+    for name in ("migrate", "catalog-sync"):
+        assert compose_file.services()[name]["healthcheck"] == {"disable": True}, name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
+import json
 import re
 import tomllib
 
@@ -15,7 +15,7 @@ from tests.deploy.code_facts import (
     server_binds_all_interfaces,
     server_ports,
 )
-from tests.deploy.dockerfile import Stage, stages
+from tests.deploy.dockerfile import Stage, ignored, stages
 
 pytestmark = pytest.mark.unit
 
@@ -35,7 +35,34 @@ def test_a_builder_stage_makes_the_wheels_of_both_projects() -> None:
     assert wheel_commands, "the builder stage builds no wheels"
     command = wheel_commands[0]
     assert "./clients/python" in command
-    assert re.search(r"\s\.(\s|$)", command), "the project itself is not built"
+    assert re.search(r"\s'?\.(\[[a-z,]+\])?'?(\s|$)", command), "the project itself is not built"
+
+
+def test_the_image_installs_the_emulators_extra() -> None:
+    (install,) = final_stage().run_commands("pip install")
+    assert "paymentsvc[emulator]" in install
+    (wheel,) = stages()[0].run_commands("pip wheel")
+    assert ".[emulator]" in wheel
+
+
+def test_the_builder_copies_every_package_the_project_ships() -> None:
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        include = tomllib.load(file)["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {source.rstrip("/") for sources, _ in stages()[0].copies() for source in sources}
+    packages = {pattern.rstrip("*") for pattern in include}
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
+
+
+def test_the_image_checks_the_servers_health_with_the_fast_probe() -> None:
+    (check,) = final_stage().all("HEALTHCHECK")
+    command = json.loads(check.arguments.split("CMD", 1)[1])
+    assert command[0] == "billing-probe"
+    assert command[0] in console_scripts()
+    timeout = re.search(r"--timeout=(\d+)s", check.arguments)
+    assert timeout
+    probe_timeout = float(command[command.index("--timeout") + 1])
+    # The probe gives up, and says why, before Docker kills it.
+    assert probe_timeout < int(timeout.group(1))
 
 
 def test_the_final_stage_is_slim_python_of_the_required_version() -> None:
@@ -96,44 +123,15 @@ def test_the_default_command_is_the_server_and_any_script_can_replace_it() -> No
     assert cmd[0] in console_scripts()
 
 
-def _ignored(path: str, patterns: list[str]) -> bool:
-    """Docker's rule, simplified: the last matching pattern wins; a match on a
-    parent directory excludes everything below it."""
-    parts = path.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    ignored = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        bare = pattern.lstrip("!").rstrip("/")
-        if bare.startswith("**/"):
-            matched = any(fnmatch.fnmatch(p.rsplit("/", 1)[-1], bare[3:]) for p in prefixes)
-        else:
-            matched = any(fnmatch.fnmatch(p, bare) for p in prefixes)
-        if matched:
-            ignored = not negate
-    return ignored
-
-
-def _dockerignore() -> list[str]:
-    lines = (ROOT / ".dockerignore").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-
-
 @pytest.mark.parametrize(
     "path", [".venv", "node_modules", ".git", ".pytest_cache", "var", ".env", "tests"]
 )
 def test_dockerignore_keeps_local_state_and_secrets_out_of_the_context(path: str) -> None:
-    assert _ignored(path, _dockerignore())
+    assert ignored(path)
 
 
 def test_dockerignore_keeps_everything_the_build_copies() -> None:
-    sources = [
-        word
-        for stage in stages()
-        for copy in stage.all("COPY")
-        if "--from=" not in copy.arguments
-        for word in copy.arguments.split()[:-1]
-    ]
+    sources = [source for stage in stages() for sources, _ in stage.copies() for source in sources]
     assert sources
     for source in sources:
-        assert not _ignored(source.rstrip("/"), _dockerignore()), source
+        assert not ignored(source.rstrip("/")), source

@@ -104,6 +104,8 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "STRIPE_WEBHOOK_SECRET": ",".join(E2E_WEBHOOK_SECRETS),
         # No load balancer to wait for; test_shutdown.py sets its own delay.
         "PAYMENTSVC_SHUTDOWN_DELAY": "0",
+        # One process, unless a test asks for more: tests start many servers.
+        "PAYMENTSVC_GRPC_PROCESSES": "1",
     }
 
 
@@ -129,7 +131,9 @@ def start_server(
                 and health.Check(health_pb2.HealthCheckRequest(service=READINESS), timeout=1).status
                 == health_pb2.HealthCheckResponse.SERVING
             ),
-            30,
+            # Generous: a loaded machine starts processes slowly, and a
+            # deadline only costs time when the server never comes up.
+            90,
             "billing-server",
         )
     except Exception:

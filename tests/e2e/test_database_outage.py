@@ -21,10 +21,10 @@ from sqlalchemy.engine import make_url
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import AuditLogRow
+from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
 from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server
 from tests.e2e.services import BearerToken, free_port, wait_until
-from tests.e2e.tcp_proxy import TcpProxy
 
 pytestmark = [
     pytest.mark.e2e,

@@ -18,9 +18,9 @@ from billing_server.bootstrap import Application, bootstrap
 from billing_server.config import Settings
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.service_layer import checking
+from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
 from tests.e2e.services import wait_until
-from tests.e2e.tcp_proxy import TcpProxy
 from tests.fakes import FakeStripeGateway
 
 pytestmark = [

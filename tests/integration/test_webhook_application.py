@@ -68,6 +68,26 @@ def test_a_delivery_is_stored_and_applied_after(
     assert (row.status, row.outcome, row.attempts) == ("processed", "applied", 1)
 
 
+def test_a_cancellation_scheduled_at_a_date_ends_access_at_that_date(
+    app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
+) -> None:
+    cancel_at = T0 + timedelta(days=10)  # before the period's end (day 30)
+    obj = stripe.subscription(*ids, period_start=T0, cancel_at=cancel_at, account_id=account_id)
+    deliver_and_apply(deps, stripe.event("customer.subscription.updated", obj, T0))
+    recorded = queries.get_subscription(deps, account_id).subscription
+    assert recorded is not None
+    assert recorded.cancel_at == cancel_at
+
+    on_day_9 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=9))
+    before = checking.check_plan(on_day_9, account_id, PlanRequirement("pro")).decision
+    assert before.allowed
+    assert before.valid_until == cancel_at
+    on_day_11 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=11))
+    after = checking.check_plan(on_day_11, account_id, PlanRequirement("pro")).decision
+    assert not after.allowed
+    assert after.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
+
+
 def test_a_second_delivery_is_a_duplicate(
     app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
 ) -> None:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from billing_server.adapters.catalog_file import CatalogError, load_catalog, parse_catalog
-from billing_server.config import DEFAULT_PLANS_FILE, EMULATOR_API_BASE, ConfigError, Settings
+from billing_server.config import (
+    DEFAULT_PLANS_FILE,
+    EMULATOR_API_BASE,
+    ConfigError,
+    Settings,
+    available_cpus,
+)
 from billing_server.domain.subscriptions import SubscriptionStatus
 
 pytestmark = pytest.mark.unit
@@ -114,3 +121,17 @@ def test_an_unknown_log_level_is_one_line_of_configuration_error() -> None:
 def test_the_token_lifetime_is_capped_at_ninety_days_by_default() -> None:
     assert Settings.from_env({}).jwt_max_ttl_s == 90 * 24 * 3600
     assert Settings.from_env({"PAYMENTSVC_JWT_MAX_TTL": "3600"}).jwt_max_ttl_s == 3600
+
+
+def test_one_server_process_per_usable_cpu_by_default() -> None:
+    assert Settings.from_env({}).grpc_processes == available_cpus()
+    assert available_cpus() <= len(os.sched_getaffinity(0))
+    assert Settings.from_env({"PAYMENTSVC_GRPC_PROCESSES": "3"}).grpc_processes == 3
+    with pytest.raises(ConfigError, match="PAYMENTSVC_GRPC_PROCESSES must be at least 1"):
+        Settings.from_env({"PAYMENTSVC_GRPC_PROCESSES": "0"})
+
+
+def test_the_access_log_sample_is_a_share() -> None:
+    assert Settings.from_env({}).access_log_sample == 0.01
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        Settings.from_env({"PAYMENTSVC_ACCESS_LOG_SAMPLE": "5"})

@@ -24,6 +24,7 @@ def standing(
     status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
     cancel: bool = False,
     past_due_since: datetime | None = None,
+    cancel_at: datetime | None = None,
 ) -> AccountStanding:
     return AccountStanding(
         account_id,
@@ -37,6 +38,7 @@ def standing(
             cancel_at_period_end=cancel,
             past_due_since=past_due_since,
             created=NOW - timedelta(days=30),
+            cancel_at=cancel_at,
         ),
     )
 
@@ -44,7 +46,14 @@ def standing(
 @pytest.mark.parametrize("status", list(SubscriptionStatus))
 @pytest.mark.parametrize("cancel", [False, True])
 def test_every_status_and_flag_comes_back_exactly(status: SubscriptionStatus, cancel: bool) -> None:
-    original = standing("acct_a", 3, status=status, cancel=cancel, past_due_since=NOW)
+    original = standing(
+        "acct_a",
+        3,
+        status=status,
+        cancel=cancel,
+        past_due_since=NOW,
+        cancel_at=NOW + timedelta(days=9, microseconds=3) if cancel else None,
+    )
     assert decode(encode(original)) == original
     table = StandingTable()
     with table.lock:
@@ -143,3 +152,23 @@ def test_a_lost_feed_makes_answers_stale_until_the_catch_up() -> None:
     view.caught_up(NOW)
     assert view.freshness() is LIVE
     assert view.catch_up_since is None
+
+
+def test_a_bulk_put_keeps_newer_entries_and_adds_new_ones() -> None:
+    table = StandingTable()
+    with table.lock:
+        table.put(standing("acct_a", 5, plan="enterprise"))  # heard during the load
+        table.put_all(
+            [
+                encode(standing("acct_a", 4, plan="pro")),  # the load's older read
+                encode(standing("acct_b", 2, plan="pro")),
+                encode(AccountStanding("acct_c", 1, NOW, None)),
+            ]
+        )
+    a, b, c = table.get("acct_a"), table.get("acct_b"), table.get("acct_c")
+    assert a is not None
+    assert a.standing is not None
+    assert (a.state_version, a.standing.plan) == (5, "enterprise")
+    assert b == standing("acct_b", 2, plan="pro")
+    assert c == AccountStanding("acct_c", 1, NOW, None)
+    assert len(table) == 3

@@ -175,6 +175,24 @@ def test_cancel_at_period_end_allows_until_the_period_ends() -> None:
     assert later.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
 
 
+def test_a_cancellation_scheduled_at_a_date_ends_access_then() -> None:
+    cancel_at = NOW + timedelta(days=5)  # before the period's end
+    state = subscribed(cancel_at=cancel_at)
+    decision = decide(state, PlanRequirement("pro"), CATALOG, NOW)
+    assert decision.allowed
+    assert decision.valid_until == cancel_at
+
+    later = decide(state, PlanRequirement("pro"), CATALOG, cancel_at)
+    assert not later.allowed
+    assert later.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
+
+
+def test_the_earlier_of_the_period_end_and_cancel_at_counts() -> None:
+    state = subscribed(cancel_at_period_end=True, cancel_at=NOW + timedelta(days=40))
+    decision = decide(state, PlanRequirement("pro"), CATALOG, NOW)
+    assert decision.valid_until == NOW + timedelta(days=20)  # the period ends first
+
+
 def test_an_ongoing_subscription_holds_until_the_next_change() -> None:
     decision = decide(subscribed(), PlanRequirement("pro"), CATALOG, NOW)
     assert decision.valid_until is None

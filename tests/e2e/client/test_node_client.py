@@ -77,4 +77,25 @@ def test_node_check_plan_answers_like_the_python_client(
     assert json.loads(denied.stdout)["denial_reason"] == "DENIAL_REASON_PLAN_TOO_LOW"
     assert json.loads(denied.stdout)["required_plan"] == "enterprise"
     assert missing.returncode == 1
-    assert json.loads(missing.stdout)["error"]["code"] == "NOT_FOUND"
+    error = json.loads(missing.stdout)["error"]
+    assert error["code"] == "NOT_FOUND"
+    # The ErrorInfo, decoded with the vendored google/rpc protos.
+    assert error["reason"] == "PLAN_NOT_FOUND"
+    assert error["domain"] == "billing.paymentsvc"
+    assert error["metadata"] == {"plan": "gold"}
+
+
+def test_node_reads_the_field_a_bad_request_names(billing_server: BillingServer) -> None:
+    refused = run_check(
+        billing_server.target,
+        "--account",
+        "no spaces allowed",
+        "--plan",
+        "pro",
+        token=billing_server.token,
+    )
+    assert refused.returncode == 1, refused.stderr
+    error = json.loads(refused.stdout)["error"]
+    assert error["code"] == "INVALID_ARGUMENT"
+    assert error["reason"]
+    assert [v["field"] for v in error["field_violations"]] == ["account_id"]

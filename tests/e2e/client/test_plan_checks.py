@@ -163,3 +163,20 @@ def test_async_decorators_and_client(
             assert (await client.create_portal_session(account_id)).url
 
     asyncio.run(main())
+
+
+def test_get_entitlements_answers_every_feature_check_at_once(
+    client: BillingClient, emulator: Emulator, account_id: str
+) -> None:
+    subscribe(client, emulator, account_id, "pro")
+    entitled = client.get_entitlements(account_id)
+    plans = {p.name: p for p in client.list_plans()}
+    every_feature = sorted({f for p in plans.values() for f in p.features})
+
+    assert entitled.plan == "pro"
+    assert entitled.plan_rank == plans["pro"].rank
+    assert entitled.status is SubscriptionStatus.ACTIVE
+    assert entitled.limits == {"projects": 100, "seats": 10}  # from plans.toml
+    for feature in every_feature:
+        assert entitled.allows(feature) == client.check_plan(account_id, feature=feature).allowed
+    assert not entitled.stale

@@ -112,3 +112,16 @@ def test_the_fake_watch_is_always_connected_and_stops() -> None:
         return async_watch.connected
 
     assert asyncio.run(main()) is False
+
+
+def test_get_entitlements_agrees_with_the_fakes_checks() -> None:
+    fake = FakeBillingClient()
+    fake.set_plan("acct_1", "pro")
+    entitled = fake.get_entitlements("acct_1")
+    features = {f for plan in fake.plans for f in plan.features}
+    for feature in sorted(features):
+        assert entitled.allows(feature) == fake.check_plan("acct_1", feature=feature).allowed
+    assert entitled.plan == "pro"
+    nobody = fake.get_entitlements("acct_2")
+    assert nobody.plan == "free"
+    assert nobody.denial_reason is DenialReason.NO_SUBSCRIPTION

@@ -36,6 +36,7 @@ from billing_client._types import (
     CancellationTiming,
     CheckoutSession,
     DenialReason,
+    Entitlements,
     Plan,
     PlanCheck,
     PortalSession,
@@ -301,6 +302,34 @@ class FakeBillingClient:
             required_plan=None if allowed else required or None,
         )
 
+    def get_entitlements(self, account_id: str, *, timeout: float | None = None) -> Entitlements:
+        self._enter("get_entitlements", account_id)
+        free = next((p for p in self.plans if not p.purchasable), None)
+        with self._lock:
+            account = self._accounts.get(account_id)
+        sub = account.subscription if account else None
+        entitled = sub is not None and sub.status in _ENTITLING
+        current = self._plan(sub.plan) if sub is not None and entitled else free
+        features = (account.features if account else None) or (current.features if current else ())
+        reason: DenialReason | None = None
+        if sub is None:
+            reason = DenialReason.NO_SUBSCRIPTION
+        elif sub.status is SubscriptionStatus.CANCELED:
+            reason = DenialReason.SUBSCRIPTION_CANCELED
+        elif not entitled:
+            reason = DenialReason.SUBSCRIPTION_INACTIVE
+        return Entitlements(
+            plan=current.name if current else None,
+            plan_rank=current.rank if current else 0,
+            status=sub.status if sub else SubscriptionStatus.NONE,
+            features=frozenset(features),
+            limits={},
+            current_period_end=sub.current_period_end if sub else None,
+            denial_reason=reason,
+            state_version=sub.state_version if sub else 0,
+            state_updated_at=sub.state_updated_at if sub else None,
+        )
+
     def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
         self._enter("list_plans")
         return list(self.plans)
@@ -475,6 +504,11 @@ class FakeAsyncBillingClient:
         return self.fake.check_access(
             account_id, plan=plan, feature=feature, on_unavailable=on_unavailable
         )
+
+    async def get_entitlements(
+        self, account_id: str, *, timeout: float | None = None
+    ) -> Entitlements:
+        return self.fake.get_entitlements(account_id)
 
     async def list_plans(self, *, timeout: float | None = None) -> list[Plan]:
         return self.fake.list_plans()

@@ -222,6 +222,7 @@ class Subscription(_message.Message):
     PAST_DUE_SINCE_FIELD_NUMBER: _builtins.int
     STATE_VERSION_FIELD_NUMBER: _builtins.int
     STATE_UPDATED_AT_FIELD_NUMBER: _builtins.int
+    CANCEL_AT_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     plan: _builtins.str
     status: Global___SubscriptionStatus.ValueType
@@ -244,6 +245,12 @@ class Subscription(_message.Message):
     def state_updated_at(self) -> _timestamp_pb2.Timestamp:
         """When the last change to the account's billing state was applied."""
 
+    @_builtins.property
+    def cancel_at(self) -> _timestamp_pb2.Timestamp:
+        """When Stripe will cancel the subscription (a cancellation scheduled for a
+        date, or the period's end when cancel_at_period_end is set).
+        """
+
     def __init__(
         self,
         *,
@@ -259,10 +266,11 @@ class Subscription(_message.Message):
         past_due_since: _timestamp_pb2.Timestamp | None = ...,
         state_version: _builtins.int = ...,
         state_updated_at: _timestamp_pb2.Timestamp | None = ...,
+        cancel_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["canceled_at", b"canceled_at", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "past_due_since", b"past_due_since", "state_updated_at", b"state_updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cancel_at", b"cancel_at", "canceled_at", b"canceled_at", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "past_due_since", b"past_due_since", "state_updated_at", b"state_updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cancel_at_period_end", b"cancel_at_period_end", "canceled_at", b"canceled_at", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "past_due_since", b"past_due_since", "plan", b"plan", "state_updated_at", b"state_updated_at", "state_version", b"state_version", "status", b"status", "stripe_customer_id", b"stripe_customer_id", "stripe_subscription_id", b"stripe_subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "cancel_at", b"cancel_at", "cancel_at_period_end", b"cancel_at_period_end", "canceled_at", b"canceled_at", "current_period_end", b"current_period_end", "current_period_start", b"current_period_start", "past_due_since", b"past_due_since", "plan", b"plan", "state_updated_at", b"state_updated_at", "state_version", b"state_version", "status", b"status", "stripe_customer_id", b"stripe_customer_id", "stripe_subscription_id", b"stripe_subscription_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
