@@ -49,6 +49,8 @@ def start_billing_server(
         "PAYMENTSVC_STRIPE_API_BASE": stripe_api_base or f"http://127.0.0.1:{free_port()}",
         # The server verifies every forwarded delivery's signature itself.
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # No load balancer to wait for when the benchmark stops it.
+        "PAYMENTSVC_SHUTDOWN_DELAY": "0",
         # One process unless the benchmark asks for more (it compares both).
         "PAYMENTSVC_GRPC_PROCESSES": "1",
         **(extra_env or {}),

@@ -47,7 +47,7 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
     return make_client(
         settings.stripe_api_key,
         settings.stripe_api_base,
-        settings.stripe_timeout_s,
+        settings.stripe_attempt_timeout_s,
         settings.stripe_max_network_retries,
     )
 

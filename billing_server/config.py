@@ -23,6 +23,11 @@ CHECKOUT_SESSION_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 DEFAULT_PLANS_FILE = Path(__file__).parent / "catalog" / "plans.toml"
 
 
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "NOTSET")
+DEFAULT_JWT_MAX_TTL_S = 90 * 24 * 3600
+
+
 class ConfigError(ValueError):
     """The environment does not describe a service that can start."""
 
@@ -43,6 +48,8 @@ class Settings:
     db_pool_timeout_s: float
     db_pool_recycle_s: int
     db_connect_timeout_s: int
+    db_statement_timeout_s: int
+    db_tcp_timeout_s: int
     stripe_api_key: str
     stripe_api_base: str | None
     stripe_timeout_s: float
@@ -57,8 +64,12 @@ class Settings:
     jwt_keys: tuple[str, ...]
     jwt_audience: str
     jwt_leeway_s: int
+    # Tokens living longer than this (exp - iat) are refused.
+    jwt_max_ttl_s: int
     rate_limits: str
     max_deadline_s: float
+    # How long calls are still served after SIGTERM, while NOT_SERVING.
+    shutdown_delay_s: float
     shutdown_grace_s: float
     health_probe_interval_s: float
     # How long CheckPlan answers from the entitlement view, marked stale,
@@ -70,6 +81,7 @@ class Settings:
     change_poll_interval_s: float
     watch_window: int
     max_watchers: int
+    max_watchers_per_caller: int
     # 0 turns scheduled replay and reconciliation off.
     maintenance_interval_s: float
     # The pace of the Stripe requests the applier and reconciliation make.
@@ -80,6 +92,9 @@ class Settings:
     tls_key_file: Path | None
     # Set: clients must present a certificate signed by this CA (mutual TLS).
     tls_client_ca_file: Path | None
+    # Production may serve plaintext gRPC only when this says that a mesh
+    # (sidecars) provides TLS.
+    allow_plaintext: bool
     success_url: str
     cancel_url: str
     return_url: str
@@ -98,6 +113,21 @@ class Settings:
         return self.stripe_api_base is not None
 
     @property
+    def drain_margin_s(self) -> float:
+        """What a call cut short by a shutdown needs to answer before its
+        grace ends: its rollback and its status."""
+        return min(2.0, self.shutdown_grace_s / 2)
+
+    @property
+    def stripe_attempt_timeout_s(self) -> float:
+        """One Stripe attempt never outlives a shutdown that starts while it
+        waits: it ends a margin before its call's deadline does (which ends
+        a margin before the grace), so the call still rolls back, audits its
+        failure and is answered, not cancelled."""
+        drain_s = self.shutdown_delay_s + self.shutdown_grace_s - 2 * self.drain_margin_s
+        return min(self.stripe_timeout_s, drain_s)
+
+    @property
     def is_production(self) -> bool:
         return self.environment == "production"
 
@@ -109,7 +139,9 @@ class Settings:
         # Without a real key the service can only talk to the emulator.
         default_base = None if api_key else EMULATOR_API_BASE
         settings = cls(
-            environment=reader.text("PAYMENTSVC_ENV", "development"),
+            # Exactly one of these: `Production` or `prod` must not start a
+            # server that skips the production checks.
+            environment=reader.exact_choice("PAYMENTSVC_ENV", ENVIRONMENTS, "development"),
             allow_test_mode_in_production=reader.flag("PAYMENTSVC_ALLOW_TEST_MODE_IN_PRODUCTION"),
             grpc_address=reader.text("PAYMENTSVC_GRPC_ADDRESS", "127.0.0.1:50051"),
             grpc_max_workers=reader.integer("PAYMENTSVC_GRPC_MAX_WORKERS", 16),
@@ -124,6 +156,8 @@ class Settings:
             db_pool_timeout_s=reader.number("PAYMENTSVC_DB_POOL_TIMEOUT", 5.0),
             db_pool_recycle_s=reader.integer("PAYMENTSVC_DB_POOL_RECYCLE", 1800),
             db_connect_timeout_s=reader.integer("PAYMENTSVC_DB_CONNECT_TIMEOUT", 5),
+            db_statement_timeout_s=reader.integer("PAYMENTSVC_DB_STATEMENT_TIMEOUT", 10),
+            db_tcp_timeout_s=reader.integer("PAYMENTSVC_DB_TCP_TIMEOUT", 10),
             stripe_api_key=api_key or EMULATOR_API_KEY,
             stripe_api_base=env.get("PAYMENTSVC_STRIPE_API_BASE") or default_base,
             stripe_timeout_s=reader.number("PAYMENTSVC_STRIPE_TIMEOUT", 10.0),
@@ -140,10 +174,12 @@ class Settings:
             ),
             jwt_audience=reader.text("PAYMENTSVC_JWT_AUDIENCE", "paymentsvc"),
             jwt_leeway_s=reader.integer("PAYMENTSVC_JWT_LEEWAY", 30),
+            jwt_max_ttl_s=reader.integer("PAYMENTSVC_JWT_MAX_TTL", DEFAULT_JWT_MAX_TTL_S),
             rate_limits=reader.text(
                 "PAYMENTSVC_RATE_LIMITS", "default=200/400,CheckPlan=5000/10000"
             ),
             max_deadline_s=reader.number("PAYMENTSVC_MAX_DEADLINE", 30.0),
+            shutdown_delay_s=reader.number("PAYMENTSVC_SHUTDOWN_DELAY", 5.0, allow_zero=True),
             shutdown_grace_s=reader.number("PAYMENTSVC_SHUTDOWN_GRACE", 10.0),
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
             stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
@@ -151,6 +187,7 @@ class Settings:
             grpc_processes=reader.positive("PAYMENTSVC_GRPC_PROCESSES", available_cpus()),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
+            max_watchers_per_caller=reader.integer("PAYMENTSVC_MAX_WATCHERS_PER_CALLER", 16),
             maintenance_interval_s=reader.number(
                 "PAYMENTSVC_MAINTENANCE_INTERVAL", 3600.0, allow_zero=True
             ),
@@ -159,6 +196,7 @@ class Settings:
             tls_cert_file=reader.path("PAYMENTSVC_TLS_CERT_FILE"),
             tls_key_file=reader.path("PAYMENTSVC_TLS_KEY_FILE"),
             tls_client_ca_file=reader.path("PAYMENTSVC_TLS_CLIENT_CA_FILE"),
+            allow_plaintext=reader.flag("PAYMENTSVC_ALLOW_PLAINTEXT"),
             success_url=_with_session_placeholder(
                 reader.text(
                     "PAYMENTSVC_SUCCESS_URL",
@@ -169,7 +207,7 @@ class Settings:
             cancel_url=reader.text("PAYMENTSVC_CANCEL_URL", "http://localhost:3000/billing/cancel"),
             return_url=reader.text("PAYMENTSVC_RETURN_URL", "http://localhost:3000/account"),
             plans_file=Path(reader.text("PAYMENTSVC_PLANS_FILE", str(DEFAULT_PLANS_FILE))),
-            log_level=reader.text("PAYMENTSVC_LOG_LEVEL", "INFO").upper(),
+            log_level=reader.choice("PAYMENTSVC_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
             log_json=reader.choice(
                 "PAYMENTSVC_LOG_FORMAT",
                 ("json", "text"),
@@ -216,10 +254,21 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         return self.env.get(name) or default
 
-    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
-        value = (self.env.get(name) or default).strip().lower()
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
+    ) -> str:
+        value = (self.env.get(name) or default).strip()
+        value = value.upper() if upper else value.lower()
         if value not in allowed:
             self.problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            return default
+        return value
+
+    def exact_choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self.env.get(name) or default
+        if value not in allowed:
+            choices = ", ".join(allowed)
+            self.problems.append(f"{name} must be exactly one of {choices}, got {value!r}")
             return default
         return value
 
@@ -282,6 +331,8 @@ class _Reader:
         return value
 
     def raise_problems(self) -> None:
+        if len(self.problems) == 1:
+            raise ConfigError(f"invalid configuration: {self.problems[0]}")
         if self.problems:
             raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(self.problems))
 

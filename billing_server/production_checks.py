@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
+from zxcvbn import zxcvbn
+
 from billing_server.config import EMULATOR_API_KEY, Settings
 
 MIN_SECRET_BYTES = 32
+# zxcvbn's estimate of the guesses a secret takes, as a power of ten: a
+# generated 32-byte secret scores above 40; `abcdefgh` four times about 2.
+MIN_SECRET_GUESSES_LOG10 = 24
+MAX_JWT_LEEWAY_S = 300
 # Values that show a secret was copied from an example, not generated.
 _PLACEHOLDER_MARKS = (
     "changeme",
@@ -29,8 +35,20 @@ _PLACEHOLDER_MARKS = (
 def configuration_problems(settings: Settings) -> list[str]:
     """Every production misconfiguration, each as one line for the operator."""
     problems: list[str] = []
-    if settings.log_level == "DEBUG":
-        problems.append("PAYMENTSVC_LOG_LEVEL is DEBUG: debug logging is off in production")
+    if settings.log_level in ("DEBUG", "NOTSET"):
+        problems.append(
+            f"PAYMENTSVC_LOG_LEVEL is {settings.log_level}: debug logging is off in production"
+        )
+    if settings.jwt_leeway_s > MAX_JWT_LEEWAY_S:
+        problems.append(
+            f"PAYMENTSVC_JWT_LEEWAY is {settings.jwt_leeway_s} s: at most {MAX_JWT_LEEWAY_S} s "
+            "in production (an expired token stays valid that long)"
+        )
+    if settings.tls_cert_file is None and not settings.allow_plaintext:
+        problems.append(
+            "PAYMENTSVC_TLS_CERT_FILE and PAYMENTSVC_TLS_KEY_FILE are not set: production "
+            "serves TLS (set PAYMENTSVC_ALLOW_PLAINTEXT=true when a service mesh provides it)"
+        )
     if settings.database_url.startswith("sqlite"):
         problems.append("SQLALCHEMY_DATABASE_URI is SQLite: production runs on PostgreSQL")
     problems += _secret_problems("SECRET_KEY", [settings.secret_key] if settings.secret_key else [])
@@ -68,6 +86,11 @@ def _secret_problems(name: str, values: list[str]) -> list[str]:
         lowered = value.lower()
         if len(value.encode()) < MIN_SECRET_BYTES:
             problems.append(f"{which} is shorter than {MIN_SECRET_BYTES} bytes")
-        elif any(mark in lowered for mark in _PLACEHOLDER_MARKS) or len(set(value)) < 8:
+        elif any(mark in lowered for mark in _PLACEHOLDER_MARKS):
             problems.append(f"{which} looks like a placeholder, not a generated secret")
+        elif zxcvbn(value)["guesses_log10"] < MIN_SECRET_GUESSES_LOG10:
+            problems.append(
+                f"{which} is weak (repeated or predictable), not a generated secret: "
+                "use `openssl rand -base64 32`"
+            )
     return problems

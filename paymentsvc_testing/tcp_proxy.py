@@ -1,4 +1,5 @@
-"""A TCP proxy a test can cut and restore, to take a database away."""
+"""A TCP proxy a test can cut and restore, to take a database away, or hold
+and release, to partition it silently (packets held rather than refused)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._flowing = threading.Event()
+        self._flowing.set()
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port: int = probe.getsockname()[1]
@@ -40,12 +43,23 @@ class TcpProxy:
 
     restore = start
 
+    def hold(self) -> None:
+        """Forwards nothing and answers nothing, refusing nothing either: a
+        silent partition. Connections stay open; new ones are accepted by
+        the kernel and then left waiting."""
+        self._flowing.clear()
+
+    def release(self) -> None:
+        """Delivers what was held and flows again."""
+        self._flowing.set()
+
     def _accept(self, listener: socket.socket) -> None:
         while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return  # cut
+            self._flowing.wait()
             try:
                 server = socket.create_connection(self._upstream)
             except OSError:
@@ -54,12 +68,15 @@ class TcpProxy:
             with self._lock:
                 self._sockets += [client, server]
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(
+                    target=_pump, args=(source, sink, self._flowing), daemon=True
+                ).start()
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
     try:
         while data := source.recv(65536):
+            flowing.wait()
             sink.sendall(data)
     except OSError:
         pass

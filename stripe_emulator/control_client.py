@@ -126,14 +126,23 @@ class EmulatorControl:
         routes: list[str] | None = None,
         status: int = 500,
         hang_s: float = 30.0,
+        should_retry: bool | None = True,
     ) -> JSON:
         """Fail the next `count` matching /v1 requests (-1: until cleared).
 
-        `mode` is "error" (Stripe's api_error with `status`), "hang" (answer
-        only after `hang_s`) or "rate_limit" (429); `routes` like
-        ["POST /v1/checkout/sessions"], default every /v1 route.
+        `mode` is "error" (Stripe's api_error with `status`), "hang" (fail
+        only after `hang_s`), "rate_limit" (429) or "delay" (answer normally,
+        `hang_s` late); `routes` like ["POST /v1/checkout/sessions"], default
+        every /v1 route. An error carries `Stripe-Should-Retry: true`, or
+        `false`, or none (`should_retry=None`).
         """
-        fault = {"mode": mode, "count": count, "status": status, "hang_s": hang_s}
+        fault = {
+            "mode": mode,
+            "count": count,
+            "status": status,
+            "hang_s": hang_s,
+            "should_retry": should_retry,
+        }
         if routes is not None:
             fault["routes"] = routes
         return self._call("POST", "/faults", fault)

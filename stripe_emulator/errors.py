@@ -55,6 +55,15 @@ class IdempotencyError(StripeError):
     type = "idempotency_error"
 
 
+class KeyInUseError(StripeError):
+    """Another request with the same Idempotency-Key is still in flight."""
+
+    status = 409
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="idempotency_key_in_use")
+
+
 class AuthenticationFailed(StripeError):
     status = 401
 

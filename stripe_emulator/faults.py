@@ -13,7 +13,9 @@ from typing import Any
 from stripe_emulator.errors import StripeError
 from stripe_emulator.jsontypes import JSON
 
-MODES = ("error", "hang", "rate_limit")
+# "delay" is not a failure: the request is answered normally, `hang_s` late
+# (a slow Stripe, or a request another one with its key can overlap).
+MODES = ("error", "hang", "rate_limit", "delay")
 UNTIL_CLEARED = -1
 
 
@@ -24,6 +26,9 @@ class Fault:
     routes: tuple[str, ...] = ()  # "POST /v1/customers"; empty: every /v1 route
     status: int = 500
     hang_s: float = 30.0
+    # The Stripe-Should-Retry header on the error; None sends none. Stripe
+    # sends "true" when a retry can succeed and "false" when it cannot.
+    should_retry: bool | None = True
 
     def matches(self, names: tuple[str, ...]) -> bool:
         return not self.routes or any(name in self.routes for name in names)
@@ -33,12 +38,14 @@ class Fault:
 
     @classmethod
     def from_json(cls, body: JSON) -> Fault:
-        unknown = sorted(set(body) - {"mode", "count", "routes", "status", "hang_s"})
+        unknown = sorted(
+            set(body) - {"mode", "count", "routes", "status", "hang_s", "should_retry"}
+        )
         if unknown:
             raise StripeError(f"Unknown fault setting: {unknown[0]}", param=unknown[0])
         mode = body.get("mode")
         if mode not in MODES:
-            raise StripeError("mode must be 'error', 'hang' or 'rate_limit'", param="mode")
+            raise StripeError("mode must be 'error', 'hang', 'rate_limit' or 'delay'", param="mode")
         count = body.get("count", 1)
         if not _is_int(count) or (count < 1 and count != UNTIL_CLEARED):
             raise StripeError("count must be a positive integer, or -1", param="count")
@@ -51,7 +58,10 @@ class Fault:
         hang_s = body.get("hang_s", 30.0)
         if not isinstance(hang_s, int | float) or isinstance(hang_s, bool) or hang_s < 0:
             raise StripeError("hang_s must be a non-negative number", param="hang_s")
-        return cls(mode, count, tuple(routes), status, float(hang_s))
+        should_retry = body.get("should_retry", True)
+        if should_retry is not None and not isinstance(should_retry, bool):
+            raise StripeError("should_retry must be true, false or null", param="should_retry")
+        return cls(mode, count, tuple(routes), status, float(hang_s), should_retry)
 
 
 class FaultPlan:

@@ -1,15 +1,13 @@
 """Idempotency keys: saved results and the serialisation of concurrent reuse.
 
-Stripe answers a concurrent request with a key still in flight with 409
-`idempotency_key_in_use`; the emulator instead makes the later requests wait
-for the first and then replays its result. Either way exactly one object is
-created, and waiting keeps clients without retries (max_network_retries=0)
-from failing spuriously.
+Stripe answers a request whose key is still in flight with another request
+with 409 `idempotency_key_in_use` (and `Stripe-Should-Retry: true`); so does
+the emulator. Exactly one object is created; the client retries and gets the
+first request's result replayed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -35,25 +33,26 @@ def fingerprint(method: str, path: str, params: Mapping[str, Any]) -> str:
     return json.dumps([method, path, params], sort_keys=True)
 
 
+class KeyInUse(Exception):
+    """Another request with this key is still being processed."""
+
+
 class IdempotencyCache:
     def __init__(self) -> None:
         self._saved: dict[Scope, SavedResponse] = {}
-        self._locks: dict[Scope, asyncio.Lock] = {}
-        self._holders: dict[Scope, int] = {}
+        # Every request runs on the server's one event loop: a set will do.
+        self._in_flight: set[Scope] = set()
 
     @asynccontextmanager
     async def reserve(self, scope: Scope) -> AsyncIterator[None]:
-        """Hold `scope` so requests sharing a key run one after another."""
-        lock = self._locks.setdefault(scope, asyncio.Lock())
-        self._holders[scope] = self._holders.get(scope, 0) + 1
+        """Hold `scope` for one request; KeyInUse while another holds it."""
+        if scope in self._in_flight:
+            raise KeyInUse
+        self._in_flight.add(scope)
         try:
-            async with lock:
-                yield
+            yield
         finally:
-            self._holders[scope] -= 1
-            if self._holders[scope] == 0:
-                del self._holders[scope]
-                del self._locks[scope]
+            self._in_flight.discard(scope)
 
     def saved(self, scope: Scope, now: int) -> SavedResponse | None:
         found = self._saved.get(scope)

@@ -11,7 +11,7 @@ import base64
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -23,13 +23,14 @@ from stripe_emulator.errors import (
     ApiFailure,
     AuthenticationFailed,
     IdempotencyError,
+    KeyInUseError,
     RateLimited,
     StripeError,
     unrecognized_url,
 )
 from stripe_emulator.events import DEFAULT_API_VERSION, Origin
 from stripe_emulator.faults import Fault
-from stripe_emulator.idempotency import SavedResponse, fingerprint
+from stripe_emulator.idempotency import KeyInUse, SavedResponse, Scope, fingerprint
 from stripe_emulator.params import decode, validate
 from stripe_emulator.state import EmulatorState
 from stripe_emulator.store import new_id
@@ -66,7 +67,10 @@ async def _process(state: EmulatorState, endpoint: Endpoint, request: Request) -
     request_id = new_id("req_", 14)
     state.counters.received(endpoint.route)
     fault = state.faults.take(endpoint.route, f"{request.method} {request.url.path}")
-    if fault is not None:
+    delay_s = 0.0
+    if fault is not None and fault.mode == "delay":
+        delay_s = fault.hang_s
+    elif fault is not None:
         state.counters.faulted(endpoint.route)
         return await _answer_fault(fault, request, request_id)
     try:
@@ -88,32 +92,58 @@ async def _process(state: EmulatorState, endpoint: Endpoint, request: Request) -
         return _execute(state, endpoint, tree, request.path_params, origin, base_url)
 
     if key is None:
+        await _hang(request, delay_s)
         status, body, _ = run()
         return _respond(status, body, request_id, origin)
     scope = (api_key, key)
     print_ = fingerprint(endpoint.method, request.url.path, tree)
-    async with state.idempotency.reserve(scope):
-        saved = state.idempotency.saved(scope, state.clock.now())
-        if saved is not None:
-            if saved.fingerprint != print_:
-                mismatch = IdempotencyError(
-                    "Keys for idempotent requests can only be used with the same "
-                    "parameters they were first used with. Try using a key other than "
-                    f"'{key}' if you meant to execute a different request."
-                )
-                return _respond(
-                    mismatch.status, _dumps(mismatch.body(request_id)), request_id, origin
-                )
-            state.counters.replayed(endpoint.route)
-            return _respond(
-                saved.status, saved.body, request_id, origin, replay_of=saved.request_id
+    try:
+        async with state.idempotency.reserve(scope):
+            await _hang(request, delay_s)
+            return _run_once(state, endpoint, scope, print_, origin, run)
+    except KeyInUse:
+        in_use = KeyInUseError(
+            "There is currently another in-progress request using this Idempotent Key "
+            "(that probably means you submitted twice, and the other request is still "
+            f"going through): {key}. Please try again later."
+        )
+        return _respond(
+            in_use.status,
+            _dumps(in_use.body(request_id)),
+            request_id,
+            origin,
+            should_retry=True,
+        )
+
+
+def _run_once(
+    state: EmulatorState,
+    endpoint: Endpoint,
+    scope: Scope,
+    print_: str,
+    origin: Origin,
+    run: Callable[[], tuple[int, bytes, bool]],
+) -> Response:
+    """Replays the key's saved result, or runs the request and saves its own."""
+    request_id = origin.request_id or ""
+    key = scope[1]
+    saved = state.idempotency.saved(scope, state.clock.now())
+    if saved is not None:
+        if saved.fingerprint != print_:
+            mismatch = IdempotencyError(
+                "Keys for idempotent requests can only be used with the same "
+                "parameters they were first used with. Try using a key other than "
+                f"'{key}' if you meant to execute a different request."
             )
-        status, body, replayable = run()
-        if replayable:
-            state.idempotency.save(
-                scope, SavedResponse(print_, status, body, request_id, state.clock.now())
-            )
-        return _respond(status, body, request_id, origin)
+            return _respond(mismatch.status, _dumps(mismatch.body(request_id)), request_id, origin)
+        state.counters.replayed(endpoint.route)
+        return _respond(saved.status, saved.body, request_id, origin, replay_of=saved.request_id)
+    status, body, replayable = run()
+    if replayable:
+        state.idempotency.save(
+            scope, SavedResponse(print_, status, body, request_id, state.clock.now())
+        )
+    return _respond(status, body, request_id, origin)
 
 
 def _execute(
@@ -147,12 +177,14 @@ async def _answer_fault(fault: Fault, request: Request, request_id: str) -> Resp
             "backoff of your requests.",
             code="rate_limit",
         )
-    else:
-        error = ApiFailure(
-            "An unknown error occurred while processing your request (emulated fault).",
-            status=fault.status,
-        )
-    return _respond(error.status, _dumps(error.body(request_id)), request_id)
+        return _respond(error.status, _dumps(error.body(request_id)), request_id)
+    error = ApiFailure(
+        "An unknown error occurred while processing your request (emulated fault).",
+        status=fault.status,
+    )
+    return _respond(
+        error.status, _dumps(error.body(request_id)), request_id, should_retry=fault.should_retry
+    )
 
 
 async def _hang(request: Request, seconds: float) -> None:
@@ -204,8 +236,11 @@ def _respond(
     request_id: str,
     origin: Origin | None = None,
     replay_of: str | None = None,
+    should_retry: bool | None = None,
 ) -> Response:
     headers = {"Request-Id": request_id}
+    if should_retry is not None:
+        headers["Stripe-Should-Retry"] = "true" if should_retry else "false"
     if origin is not None:
         headers["Stripe-Version"] = origin.api_version
         if origin.idempotency_key is not None:

@@ -27,6 +27,8 @@ class FakeStripeGateway(AbstractStripeGateway):
         self._lock = threading.Lock()
         self.calls: list[str] = []
         self.customers: dict[str, str] = {}
+        # The email each created customer was given.
+        self.emails: list[str | None] = []
         self.sessions: dict[str, CheckoutSession] = {}
         self.subscriptions: dict[str, SubscriptionSnapshot] = {}
         self.invoices: dict[str, InvoiceSummary] = {}
@@ -52,6 +54,7 @@ class FakeStripeGateway(AbstractStripeGateway):
         def make() -> str:
             customer_id = self._id("cus")
             self.customers[customer_id] = account_id
+            self.emails.append(email)
             return customer_id
 
         result = self._once(idempotency_key, make)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing_server.adapters.database_deadlines import ConnectionWatchdog, Reachability, guard
 from billing_server.config import Settings
 
 _WRITE = "paymentsvc_write"
@@ -23,18 +24,23 @@ class Database:
     # failing with "database is locked" when it upgrades its read lock.
     writer: sessionmaker[Session]
     reader: sessionmaker[Session]
+    # Told by the health probe; on PostgreSQL calls fail fast while it is down.
+    reachability: Reachability
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 def connect(settings: Settings) -> Database:
-    engine = make_engine(settings.database_url, settings)
+    """The server's database: on PostgreSQL every wait is bounded."""
+    reachability = Reachability()
+    engine = make_engine(settings.database_url, settings, reachability=reachability)
     write_engine = engine.execution_options(**{_WRITE: True})
     return Database(
         engine=engine,
         writer=sessionmaker(write_engine, expire_on_commit=False),
         reader=sessionmaker(engine, expire_on_commit=False),
+        reachability=reachability,
     )
 
 
@@ -47,21 +53,53 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def make_engine(url: str, settings: Settings | None = None) -> Engine:
+def make_engine(
+    url: str, settings: Settings | None = None, *, reachability: Reachability | None = None
+) -> Engine:
+    """With `reachability`, the engine of a serving process: a statement
+    timeout, TCP keepalives and the deadline watch (not for migrations,
+    which may take long)."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    options: dict[str, Any] = {"pool_pre_ping": True}
-    if settings is not None:
-        options.update(
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-            pool_timeout=settings.db_pool_timeout_s,
-            pool_recycle=settings.db_pool_recycle_s,
-        )
-        if parsed.get_backend_name() == "postgresql":
-            options["connect_args"] = {"connect_timeout": settings.db_connect_timeout_s}
-    return create_engine(parsed, **options)
+    if settings is None:
+        return create_engine(parsed, pool_pre_ping=True)
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_s,
+        "pool_recycle": settings.db_pool_recycle_s,
+    }
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["connect_timeout"] = settings.db_connect_timeout_s
+    if reachability is None or parsed.get_backend_name() != "postgresql":
+        return create_engine(parsed, pool_pre_ping=True, connect_args=connect_args, **options)
+    # The guard pings on checkout itself, under the deadline's watch.
+    engine = create_engine(
+        parsed,
+        pool_pre_ping=False,
+        connect_args=connect_args | _bounded_waits(settings),
+        **options,
+    )
+    guard(engine, ConnectionWatchdog(), reachability, settings.db_connect_timeout_s)
+    return engine
+
+
+def _bounded_waits(settings: Settings) -> dict[str, Any]:
+    """libpq's settings for a server that may vanish without a word: a dead
+    peer is noticed within `db_tcp_timeout_s` (keepalives while idle,
+    tcp_user_timeout while data waits for an acknowledgement), and no
+    statement runs longer than `db_statement_timeout_s`."""
+    tcp_s = settings.db_tcp_timeout_s
+    return {
+        "keepalives": 1,
+        "keepalives_idle": max(1, tcp_s // 2),
+        "keepalives_interval": max(1, tcp_s // 6),
+        "keepalives_count": 3,
+        "tcp_user_timeout": tcp_s * 1000,
+        "options": f"-c statement_timeout={settings.db_statement_timeout_s * 1000}",
+    }
 
 
 def _sqlite_engine(url: str) -> Engine:

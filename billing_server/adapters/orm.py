@@ -116,6 +116,9 @@ class IdempotencyRecordRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A pending record's claim lapses with its request's deadline: a retry
+    # may take it over from then on.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuditLogRow(Base):

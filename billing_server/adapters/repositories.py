@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,16 +39,20 @@ class IdempotencyRecord:
 class AbstractIdempotencyStore(abc.ABC):
     @abc.abstractmethod
     def claim(
-        self, method: str, key: str, fingerprint: str, now: datetime
+        self, method: str, key: str, fingerprint: str, now: datetime, until: datetime
     ) -> tuple[IdempotencyRecord, bool]:
-        """Inserts a pending record, or returns the existing one; True when inserted."""
+        """Inserts a pending record claimed until `until`, or returns the
+        existing one; True when inserted."""
 
     @abc.abstractmethod
     def get(self, method: str, key: str) -> IdempotencyRecord | None: ...
 
     @abc.abstractmethod
-    def take_over(self, method: str, key: str, stale_before: datetime, now: datetime) -> bool:
-        """Re-claims a pending record abandoned before `stale_before`."""
+    def take_over(
+        self, method: str, key: str, now: datetime, until: datetime, unbounded_before: datetime
+    ) -> bool:
+        """Re-claims a pending record whose claim lapsed before `now` (or, for
+        a claim without an end, that was taken before `unbounded_before`)."""
 
     @abc.abstractmethod
     def finish(
@@ -62,7 +66,9 @@ class AbstractIdempotencyStore(abc.ABC):
     ) -> None: ...
 
     @abc.abstractmethod
-    def release(self, method: str, key: str) -> None: ...
+    def release(self, method: str, key: str, claimed_at: datetime) -> None:
+        """Forgets a pending record, unless another request took it over
+        since this one claimed it at `claimed_at`."""
 
     @abc.abstractmethod
     def delete_created_before(self, cutoff: datetime, limit: int) -> int: ...
@@ -78,7 +84,7 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
         self.session = session
 
     def claim(
-        self, method: str, key: str, fingerprint: str, now: datetime
+        self, method: str, key: str, fingerprint: str, now: datetime, until: datetime
     ) -> tuple[IdempotencyRecord, bool]:
         existing = self.get(method, key)
         if existing is not None:
@@ -93,6 +99,7 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
                         state="pending",
                         created_at=now,
                         updated_at=now,
+                        claimed_until=until,
                     )
                 )
         except IntegrityError:
@@ -115,16 +122,18 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
             row.updated_at,
         )
 
-    def take_over(self, method: str, key: str, stale_before: datetime, now: datetime) -> bool:
+    def take_over(
+        self, method: str, key: str, now: datetime, until: datetime, unbounded_before: datetime
+    ) -> bool:
+        row = IdempotencyRecordRow
+        lapsed = or_(
+            row.claimed_until < now,
+            and_(row.claimed_until.is_(None), row.updated_at < unbounded_before),
+        )
         result = self.session.execute(
-            update(IdempotencyRecordRow)
-            .where(
-                IdempotencyRecordRow.method == method,
-                IdempotencyRecordRow.key == key,
-                IdempotencyRecordRow.state == "pending",
-                IdempotencyRecordRow.updated_at < stale_before,
-            )
-            .values(updated_at=now)
+            update(row)
+            .where(row.method == method, row.key == key, row.state == "pending", lapsed)
+            .values(updated_at=now, claimed_until=until)
         )
         return bool(getattr(result, "rowcount", 0))
 
@@ -148,10 +157,13 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
             )
         )
 
-    def release(self, method: str, key: str) -> None:
+    def release(self, method: str, key: str, claimed_at: datetime) -> None:
         self.session.execute(
             delete(IdempotencyRecordRow).where(
-                IdempotencyRecordRow.method == method, IdempotencyRecordRow.key == key
+                IdempotencyRecordRow.method == method,
+                IdempotencyRecordRow.key == key,
+                IdempotencyRecordRow.state == "pending",
+                IdempotencyRecordRow.updated_at == claimed_at,
             )
         )
 

@@ -23,6 +23,7 @@ from billing_server.telemetry import NullTelemetry, Telemetry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+KEY_IN_USE = "STRIPE_IDEMPOTENCY_KEY_IN_USE"
 
 
 class StripeCalls:
@@ -87,7 +88,9 @@ class StripeCalls:
             except stripe.StripeError as exc:
                 _note_request_id(exc.request_id)
                 error = _translate(operation, exc)
-                if isinstance(error, Unavailable):
+                if error.reason == KEY_IN_USE:
+                    self.breaker.record_neutral()  # our own concurrency, not Stripe failing
+                elif isinstance(error, Unavailable):
                     self.breaker.record_failure()
                 else:
                     self.breaker.record_success()  # Stripe answered
@@ -106,6 +109,14 @@ def _note_request_id(request_id: object) -> None:
 
 
 def _translate(operation: str, exc: stripe.StripeError) -> BillingError:
+    # The stripe library raises a plain APIError for a 409: the code tells.
+    if _error_code(exc) == "idempotency_key_in_use":
+        # A request with the same key is still running at Stripe (ours, or a
+        # retry's): retrying later replays its result. Never a refusal.
+        return Unavailable(
+            f"a concurrent request is using the same key ({operation}); retry",
+            reason=KEY_IN_USE,
+        )
     if isinstance(exc, stripe.InvalidRequestError):
         return _invalid_request(operation, exc)
     if isinstance(exc, stripe.APIConnectionError):
@@ -119,12 +130,38 @@ def _translate(operation: str, exc: stripe.StripeError) -> BillingError:
             reason="STRIPE_CREDENTIALS_REJECTED",
         )
     status = exc.http_status or 0
-    if status >= 500 or status == 0:
+    should_retry = _should_retry(exc)
+    if should_retry is False and status >= 500:
+        # Stripe says a retry would fail the same way: not UNAVAILABLE,
+        # which every client retries.
+        return InternalError(
+            f"Stripe failed ({operation}) and advises against retrying",
+            reason="STRIPE_FAILED",
+        )
+    if should_retry is True or status >= 500 or status in (0, 409):
         return Unavailable(f"Stripe failed ({operation}); retry later", reason="STRIPE_UNAVAILABLE")
     return FailedPrecondition(
         f"Stripe refused to {operation}: {exc.user_message or 'request declined'}",
         reason="STRIPE_DECLINED",
     )
+
+
+def _error_code(exc: stripe.StripeError) -> str | None:
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else exc.code
+
+
+def _should_retry(exc: stripe.StripeError) -> bool | None:
+    """Stripe-Should-Retry, when Stripe sent it."""
+    headers = {name.lower(): value for name, value in (exc.headers or {}).items()}
+    value = headers.get("stripe-should-retry")
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
 
 
 def _invalid_request(operation: str, exc: stripe.InvalidRequestError) -> BillingError:
@@ -133,11 +170,6 @@ def _invalid_request(operation: str, exc: stripe.InvalidRequestError) -> Billing
             f"Stripe has no such object ({operation})",
             reason="STRIPE_RESOURCE_MISSING",
             metadata={"param": exc.param or ""},
-        )
-    if exc.code == "idempotency_key_in_use":
-        return Unavailable(
-            f"a concurrent request is using the same key ({operation}); retry",
-            reason="STRIPE_IDEMPOTENCY_KEY_IN_USE",
         )
     # Stripe's own message explains the conflict (for example a subscription
     # that is already canceled) and holds no secrets.

@@ -20,6 +20,7 @@ from stripe.params.checkout import SessionCreateParams
 
 from billing_server.adapters import stripe_objects
 from billing_server.adapters.stripe_calls import StripeCalls
+from billing_server.adapters.stripe_http import DeadlineBoundClient
 from billing_server.adapters.stripe_port import (
     AbstractStripeGateway,
     CheckoutSession,
@@ -44,7 +45,7 @@ def make_client(
         api_key,
         base_addresses={"api": api_base} if api_base else None,
         max_network_retries=max_network_retries,
-        http_client=stripe.RequestsClient(timeout=timeout_s),
+        http_client=DeadlineBoundClient(timeout_s),
     )
 
 

@@ -13,6 +13,7 @@ import jwt
 ALGORITHM = "HS256"
 DEFAULT_AUDIENCE = "paymentsvc"
 MAX_SERVICE_NAME = 64
+DEFAULT_MAX_TTL_S = 90 * 24 * 3600
 
 
 class Scope(enum.StrEnum):
@@ -33,13 +34,21 @@ class InvalidToken(Exception):
 
 class TokenVerifier:
     def __init__(
-        self, keys: Sequence[str], audience: str, leeway_s: int, cache_size: int = 10_000
+        self,
+        keys: Sequence[str],
+        audience: str,
+        leeway_s: int,
+        max_ttl_s: int = DEFAULT_MAX_TTL_S,
+        cache_size: int = 10_000,
     ) -> None:
         if not keys:
             raise ValueError("at least one key is needed")
         self._keys = tuple(keys)
         self._audience = audience
         self._leeway_s = leeway_s
+        # A token minted to live for years is a leaked credential that never
+        # goes away: its lifetime (exp - iat) is capped.
+        self._max_ttl_s = max_ttl_s
         # Callers send the same token on every call: checking its signature
         # once is enough until it expires. (The keys never change while the
         # process runs.)
@@ -83,7 +92,14 @@ class TokenVerifier:
         service = claims.get("sub")
         if not isinstance(service, str) or not 0 < len(service) <= MAX_SERVICE_NAME:
             raise InvalidToken("sub")
-        return Identity(service, _scopes(claims.get("scope", ""))), float(claims["exp"])
+        expires_at = float(claims["exp"])
+        issued_at = claims.get("iat")
+        # Either bound alone could be dodged: a far-future `iat`, or none.
+        if expires_at - time.time() > self._max_ttl_s + self._leeway_s or (
+            isinstance(issued_at, int | float) and expires_at - issued_at > self._max_ttl_s
+        ):
+            raise InvalidToken("lifetime")
+        return Identity(service, _scopes(claims.get("scope", ""))), expires_at
 
 
 def issue_token(

@@ -261,6 +261,11 @@ def _issue_token(settings: Settings, args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in _SCOPE_NAMES]
     if unknown or not names:
         raise ConfigError(f"unknown scope(s) {unknown}: use read, write and/or ingest")
+    if args.ttl.total_seconds() > settings.jwt_max_ttl_s:
+        raise ConfigError(
+            f"--ttl is longer than PAYMENTSVC_JWT_MAX_TTL ({settings.jwt_max_ttl_s} s): "
+            "the server would refuse the token"
+        )
     # The token goes to stdout alone, so that scripts can capture it.
     print(
         issue_token(

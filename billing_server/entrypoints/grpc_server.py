@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -46,15 +47,24 @@ class RunningServer:
     port: int
     health: health.HealthServicer
 
+    draining: threading.Event = field(default_factory=threading.Event)
+
     def set_serving(self, serving: bool) -> None:
         """Everything, the overall status ("", liveness) included: start and stop."""
         status = _status(serving)
         for service in ("", *SERVICES):
             self.health.set(service, status)
 
+    def drain(self) -> None:
+        """NOT_SERVING for good: later readiness reports change nothing."""
+        self.draining.set()
+        self.set_serving(False)
+
     def set_ready(self, ready: bool) -> None:
         """Our services only (readiness): the process itself is still alive,
         and restarting it would not bring the database back."""
+        if self.draining.is_set():
+            return
         status = _status(ready)
         for service in SERVICES:
             self.health.set(service, status)

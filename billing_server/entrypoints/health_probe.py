@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,7 +16,9 @@ log = logging.getLogger(__name__)
 
 class DatabaseProbe:
     """Pings the database every `interval_s` in a thread of its own and
-    reports each change of reachability to `on_change`."""
+    reports each change of reachability to `on_change`. A ping without an
+    answer within an interval counts as unreachable: a silent partition
+    flips readiness within two intervals, not when TCP gives up."""
 
     def __init__(
         self, engine: Engine, on_change: Callable[[bool], None], interval_s: float = 2.0
@@ -25,6 +29,8 @@ class DatabaseProbe:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="db-probe", daemon=True)
         self._reachable = True
+        self._pinger = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-ping")
+        self._ping_pending: Future[bool] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -32,14 +38,24 @@ class DatabaseProbe:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self._interval_s + 5)
+        self._pinger.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
-            reachable = self._ping()
+            reachable = self._answered_ping()
             if reachable != self._reachable and not self._stop.is_set():
                 self._reachable = reachable
                 log.warning("database %s", "reachable again" if reachable else "unreachable")
                 self._on_change(reachable)
+
+    def _answered_ping(self) -> bool:
+        # One ping at a time: a stuck one is waited for, not piled upon.
+        if self._ping_pending is None or self._ping_pending.done():
+            self._ping_pending = self._pinger.submit(self._ping)
+        try:
+            return self._ping_pending.result(timeout=self._interval_s)
+        except FutureTimeout:
+            return False
 
     def _ping(self) -> bool:
         try:

@@ -8,9 +8,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 
+from billing_server import deadlines
 from billing_server.adapters.catalog_file import CatalogError
 from billing_server.adapters.circuit_breaker import BreakerState
 from billing_server.adapters.tokens import TokenVerifier
@@ -31,6 +33,7 @@ from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from billing_server.service_layer.event_recovery import event_backlog
+from billing_server.service_layer.idempotency import release_held_claims
 from paymentsvc_telemetry.error_tracking import configure_error_tracking
 from paymentsvc_telemetry.logs import configure_logging, stop_logging
 from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
@@ -96,7 +99,9 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
             settings.grpc_max_workers,
             pipeline(settings, metrics, tracing=tracing),
             tls=_tls(settings),
-            watchers=Watchers(app.changes, settings.max_watchers),
+            watchers=Watchers(
+                app.changes, settings.max_watchers, per_caller=settings.max_watchers_per_caller
+            ),
             ready=False,
         )
     except RuntimeError as exc:
@@ -121,9 +126,12 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     maintenance = Maintenance(app.deps, app.database.engine, settings.maintenance_interval_s)
     if settings.maintenance_interval_s > 0:
         maintenance.start()
-    probe = DatabaseProbe(
-        app.database.engine, readiness.setter("database"), settings.health_probe_interval_s
-    )
+
+    def database_reachable(reachable: bool) -> None:
+        app.database.reachability.set(reachable)
+        readiness.set("database", reachable)
+
+    probe = DatabaseProbe(app.database.engine, database_reachable, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
         log.info(
@@ -151,13 +159,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     stopping.wait()
-    # Load balancers see NOT_SERVING first; calls in flight get the grace
-    # period to finish; new calls are refused from now on.
-    probe.stop()
-    maintenance.stop()
-    running.set_serving(False)
-    app.changes.close()  # ends the watch streams, which would hold the drain
-    running.server.stop(settings.shutdown_grace_s).wait()
+    _drain(app, running, probe, maintenance, settings)
     # Events stored but not applied yet stay in the inbox for the next start
     # (or another replica): the applier only finishes what it holds.
     applier.stop(settings.shutdown_grace_s)
@@ -165,17 +167,54 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     shutdown_tracing()
     log.info("billing-server stopped")
     stop_logging()
-    # Calls that outlived the grace period were cancelled, but their worker
-    # threads may still sit in a Stripe request; the interpreter would wait
-    # for them at exit. The drain is over: end the process now.
+    # A call that outlived the grace period anyway (stuck where no deadline
+    # reaches) was cancelled, and its worker thread may still sit there; the
+    # interpreter would wait for it at exit. The drain is over: end now.
     os._exit(0)
+
+
+def _drain(
+    app: Application,
+    running: RunningServer,
+    probe: DatabaseProbe,
+    maintenance: Maintenance,
+    settings: Settings,
+) -> None:
+    """Stops taking calls without failing any that reached the server."""
+    # NOT_SERVING first, while calls are still accepted: load balancers and
+    # Kubernetes endpoints need a few seconds to stop sending here, and a
+    # call they send meanwhile must be served, not refused.
+    # Every call's deadline ends a little before the grace does, so that each
+    # is answered (UNAVAILABLE at worst, which clients retry) rather than
+    # cancelled; Stripe attempts already waiting are bounded the same way
+    # (Settings.stripe_attempt_timeout_s).
+    grace_s = settings.shutdown_grace_s
+    deadlines.drain_until(
+        time.monotonic() + settings.shutdown_delay_s + grace_s - settings.drain_margin_s
+    )
+    running.drain()
+    probe.stop()
+    maintenance.stop()
+    time.sleep(settings.shutdown_delay_s)
+    # Then new calls are refused and calls in flight get the grace period.
+    app.changes.close()  # ends the watch streams, which would hold the drain
+    running.server.stop(grace_s).wait()
+    # A call cut off still holds its idempotency key: a retry on another
+    # replica need not wait for the claim to lapse.
+    if released := release_held_claims(app.deps):
+        log.warning("released %d idempotency claims of calls cut off by the shutdown", released)
 
 
 def pipeline(
     settings: Settings, metrics: ServerMetrics | None, *, tracing: bool = False
 ) -> RequestPipeline:
     verifier = (
-        TokenVerifier(settings.jwt_keys, settings.jwt_audience, settings.jwt_leeway_s)
+        TokenVerifier(
+            settings.jwt_keys,
+            settings.jwt_audience,
+            settings.jwt_leeway_s,
+            settings.jwt_max_ttl_s,
+        )
         if settings.jwt_keys
         else None
     )

@@ -14,17 +14,20 @@ import grpc
 from google.protobuf.message import Message
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
+from billing_server.adapters.stripe_port import CheckoutSession
 from billing_server.domain.entitlements import Requirement
 from billing_server.domain.errors import BillingError, InvalidArgument
+from billing_server.domain.subscriptions import AccountState
 from billing_server.entrypoints import messages
 from billing_server.entrypoints.caller import current_caller
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.service_layer import checking, checkout, lifecycle, portal, queries, validation
 from billing_server.service_layer.audit import record_outcome
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.idempotency import run_idempotent
+from billing_server.service_layer.idempotency import Completion, run_idempotent
 
 R = TypeVar("R", bound=Message)
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     def CreateCheckout(
         self, request: billing_pb2.CreateCheckoutRequest, context: grpc.ServicerContext
     ) -> billing_pb2.CreateCheckoutResponse:
-        def create(actor: str) -> billing_pb2.CreateCheckoutResponse:
-            session = checkout.create_checkout(
+        def create(actor: str, done: Completion[CheckoutSession] | None) -> CheckoutSession:
+            return checkout.create_checkout(
                 self.deps,
                 account_id=request.account_id,
                 plan_name=request.plan,
@@ -81,75 +84,93 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 else None,
                 idempotency_key=request.idempotency_key or None,
                 actor=actor,
+                done=done,
             )
-            return messages.checkout(session)
 
         return self._mutation(
-            "CreateCheckout", request, context, billing_pb2.CreateCheckoutResponse, create
+            "CreateCheckout",
+            request,
+            billing_pb2.CreateCheckoutResponse,
+            create,
+            messages.checkout,
         )
 
     def ConfirmCheckout(
         self, request: billing_pb2.ConfirmCheckoutRequest, context: grpc.ServicerContext
     ) -> billing_pb2.ConfirmCheckoutResponse:
-        def confirm(actor: str) -> billing_pb2.ConfirmCheckoutResponse:
-            state = checkout.confirm_checkout(
+        def confirm(actor: str, done: Completion[AccountState] | None) -> AccountState:
+            return checkout.confirm_checkout(
                 self.deps,
                 session_id=request.session_id,
                 account_id=request.account_id or None,
                 actor=actor,
             )
-            return billing_pb2.ConfirmCheckoutResponse(subscription=messages.subscription(state))
 
         return self._mutation(
-            "ConfirmCheckout", request, context, billing_pb2.ConfirmCheckoutResponse, confirm
+            "ConfirmCheckout",
+            request,
+            billing_pb2.ConfirmCheckoutResponse,
+            confirm,
+            _subscription_response(billing_pb2.ConfirmCheckoutResponse),
         )
 
     def ChangePlan(
         self, request: billing_pb2.ChangePlanRequest, context: grpc.ServicerContext
     ) -> billing_pb2.ChangePlanResponse:
-        def change(actor: str) -> billing_pb2.ChangePlanResponse:
-            state = lifecycle.change_plan(
+        def change(actor: str, done: Completion[AccountState] | None) -> AccountState:
+            return lifecycle.change_plan(
                 self.deps,
                 account_id=request.account_id,
                 plan_name=request.plan,
                 proration=messages.proration(request.proration_behavior),
                 idempotency_key=request.idempotency_key or None,
                 actor=actor,
+                done=done,
             )
-            return billing_pb2.ChangePlanResponse(subscription=messages.subscription(state))
 
         return self._mutation(
-            "ChangePlan", request, context, billing_pb2.ChangePlanResponse, change
+            "ChangePlan",
+            request,
+            billing_pb2.ChangePlanResponse,
+            change,
+            _subscription_response(billing_pb2.ChangePlanResponse),
         )
 
     def CancelSubscription(
         self, request: billing_pb2.CancelSubscriptionRequest, context: grpc.ServicerContext
     ) -> billing_pb2.CancelSubscriptionResponse:
-        def cancel(actor: str) -> billing_pb2.CancelSubscriptionResponse:
-            state = lifecycle.cancel_subscription(
+        def cancel(actor: str, done: Completion[AccountState] | None) -> AccountState:
+            return lifecycle.cancel_subscription(
                 self.deps,
                 account_id=request.account_id,
                 timing=messages.cancellation_timing(request.timing),
                 idempotency_key=request.idempotency_key or None,
                 actor=actor,
+                done=done,
             )
-            return billing_pb2.CancelSubscriptionResponse(subscription=messages.subscription(state))
 
         return self._mutation(
-            "CancelSubscription", request, context, billing_pb2.CancelSubscriptionResponse, cancel
+            "CancelSubscription",
+            request,
+            billing_pb2.CancelSubscriptionResponse,
+            cancel,
+            _subscription_response(billing_pb2.CancelSubscriptionResponse),
         )
 
     def CreatePortalSession(
         self, request: billing_pb2.CreatePortalSessionRequest, context: grpc.ServicerContext
     ) -> billing_pb2.CreatePortalSessionResponse:
-        def create(actor: str) -> billing_pb2.CreatePortalSessionResponse:
-            url = portal.create_portal_session(
+        def create(actor: str, done: Completion[str] | None) -> str:
+            return portal.create_portal_session(
                 self.deps, account_id=request.account_id, actor=actor
             )
-            return billing_pb2.CreatePortalSessionResponse(url=url)
 
         return self._mutation(
-            "CreatePortalSession", request, context, billing_pb2.CreatePortalSessionResponse, create
+            "CreatePortalSession",
+            request,
+            billing_pb2.CreatePortalSessionResponse,
+            create,
+            lambda url: billing_pb2.CreatePortalSessionResponse(url=url),
         )
 
     def WatchEntitlements(
@@ -161,9 +182,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self,
         action: str,
         request: Message,
-        context: grpc.ServicerContext,
         response_type: type[R],
-        run: Callable[[str], R],
+        run: Callable[[str, Completion[T] | None], T],
+        respond: Callable[[T], R],
     ) -> R:
         """Runs a mutating call idempotently and audits a failed one."""
         actor = current_caller()
@@ -178,7 +199,8 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 method=f"{action}:{actor}",
                 key=key,
                 fingerprint=_fingerprint(request, keyed),
-                compute=lambda: run(actor).SerializeToString(deterministic=True),
+                compute=lambda done: run(actor, done),
+                encode=lambda result: respond(result).SerializeToString(deterministic=True),
             )
         except BillingError as exc:
             _audit_failure(self.deps, actor, action, account_id, raw_key, exc)
@@ -215,6 +237,16 @@ def _valid_or_none(check: Callable[[str], str | None], value: str) -> str | None
         return check(value)
     except BillingError:
         return None
+
+
+S = TypeVar("S", bound=Message)
+
+
+def _subscription_response(response_type: type[S]) -> Callable[[AccountState], S]:
+    def respond(state: AccountState) -> S:
+        return response_type(subscription=messages.subscription(state))
+
+    return respond
 
 
 def _fingerprint(request: Message, keyed: bool) -> str:

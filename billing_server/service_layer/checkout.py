@@ -8,7 +8,7 @@ from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.idempotency import stripe_key
+from billing_server.service_layer.idempotency import Completion, stripe_key
 from billing_server.service_layer.linking import link_customer
 from billing_server.service_layer.syncing import record_fetched
 
@@ -21,6 +21,7 @@ def create_checkout(
     customer_email: str | None,
     idempotency_key: str | None,
     actor: str,
+    done: Completion[CheckoutSession] | None = None,
 ) -> CheckoutSession:
     validation.account_id(account_id)
     plan = deps.catalog.require(validation.name(plan_name, "plan"))
@@ -54,7 +55,7 @@ def create_checkout(
             success_url=deps.urls.success,
             cancel_url=deps.urls.cancel,
         ),
-        idempotency_key=stripe_key("checkout", account_id, idempotency_key),
+        idempotency_key=stripe_key(actor, "checkout", account_id, idempotency_key),
     )
     with deps.uow(write=True) as uow:
         uow.audit.record(
@@ -68,6 +69,8 @@ def create_checkout(
                 detail={"plan": plan.name, "session_id": session.id},
             )
         )
+        if done is not None:
+            done.finish(uow, session)
         uow.commit()
     return session
 

@@ -12,6 +12,7 @@ from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.domain.events import InboundEvent
 from billing_server.domain.plans import Catalog
 from billing_server.domain.rate_limits import Pacer
+from billing_server.service_layer.claims import HeldClaims
 from billing_server.service_layer.unit_of_work import UnitOfWorkFactory
 from billing_server.telemetry import NullTelemetry, Telemetry
 
@@ -59,3 +60,5 @@ class Dependencies:
     webhooks: WebhookSecrets = field(default_factory=WebhookSecrets)
     # Every Stripe request the applier and reconciliation make waits its turn here.
     stripe_pacer: Pacer = field(default_factory=lambda: Pacer(DEFAULT_STRIPE_RATE))
+    # Released at shutdown, so that retries elsewhere need not wait them out.
+    claims: HeldClaims = field(default_factory=HeldClaims)

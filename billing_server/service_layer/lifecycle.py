@@ -12,7 +12,7 @@ from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.idempotency import stripe_key
+from billing_server.service_layer.idempotency import Completion, stripe_key
 from billing_server.service_layer.syncing import record_fetched
 
 
@@ -29,6 +29,7 @@ def change_plan(
     proration: Proration,
     idempotency_key: str | None,
     actor: str,
+    done: Completion[AccountState] | None = None,
 ) -> AccountState:
     validation.account_id(account_id)
     plan = deps.catalog.require(validation.name(plan_name, "plan"))
@@ -41,7 +42,7 @@ def change_plan(
     if subscription.plan == plan.name:
         return state  # already there: nothing to ask Stripe
     price_id = deps.stripe.price_id_for(plan)
-    request_key = stripe_key("change-plan", account_id, idempotency_key)
+    request_key = stripe_key(actor, "change-plan", account_id, idempotency_key)
     return _apply(
         deps,
         state,
@@ -57,6 +58,7 @@ def change_plan(
             idempotency_key=idempotency_key,
             detail={"from_plan": subscription.plan, "to_plan": plan.name},
         ),
+        done,
     )
 
 
@@ -67,10 +69,11 @@ def cancel_subscription(
     timing: CancellationTiming,
     idempotency_key: str | None,
     actor: str,
+    done: Completion[AccountState] | None = None,
 ) -> AccountState:
     validation.account_id(account_id)
     state, subscription = _live_subscription(deps, account_id)
-    request_key = stripe_key(f"cancel-{timing.value}", account_id, idempotency_key)
+    request_key = stripe_key(actor, f"cancel-{timing.value}", account_id, idempotency_key)
     if timing is CancellationTiming.AT_PERIOD_END:
         if subscription.cancel_at_period_end:
             return state  # already scheduled
@@ -90,6 +93,7 @@ def cancel_subscription(
             idempotency_key=idempotency_key,
             detail={"timing": timing.value, "subscription_id": subscription.id},
         ),
+        done,
     )
 
 
@@ -111,10 +115,14 @@ def _apply(
     state: AccountState,
     request: Callable[[], SubscriptionSnapshot],
     audit: AuditEntry,
+    done: Completion[AccountState] | None,
 ) -> AccountState:
     """Asks Stripe for the change and records Stripe's answer at once, so that
-    CheckPlan sees it before any webhook arrives."""
+    CheckPlan sees it before any webhook arrives; the audit entry and the
+    call's answer commit with it."""
     request_started = deps.clock()
     snapshot = request()
-    _, updated = record_fetched(deps, state.account_id, snapshot, request_started, audit=audit)
+    _, updated = record_fetched(
+        deps, state.account_id, snapshot, request_started, audit=audit, done=done
+    )
     return updated

@@ -8,6 +8,7 @@ from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import Aborted
 from billing_server.domain.subscriptions import AccountState, Observation, SubscriptionSnapshot
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.idempotency import Completion
 from billing_server.service_layer.linking import link_customer
 from billing_server.service_layer.recording import Observed, Recorded, record_observations
 
@@ -24,10 +25,11 @@ def record_fetched(
     *,
     link_customer_id: str | None = None,
     audit: AuditEntry | None = None,
+    done: Completion[AccountState] | None = None,
 ) -> tuple[Recorded, AccountState]:
     """Records a snapshot that a request started at `request_started` fetched,
-    together with its audit entry, in one transaction. Returns what was
-    recorded and the account's state after."""
+    together with its audit entry and the call's answer (`done`), in one
+    transaction. Returns what was recorded and the account's state after."""
     for _ in range(MAX_ROUNDS):
         now = deps.clock()
         with deps.uow(write=True) as uow:
@@ -56,14 +58,17 @@ def record_fetched(
                 if audit is not None:
                     uow.audit.record(audit)
                 state = uow.accounts.state(account_id)
-                uow.commit()
-                return outcome, AccountState(
+                after = AccountState(
                     account_id,
                     state.customer_id,
                     state.state_version,
                     state.state_updated_at,
                     subscription,
                 )
+                if done is not None:
+                    done.finish(uow, after)
+                uow.commit()
+                return outcome, after
         request_started = deps.clock()
         snapshot = deps.stripe.get_subscription(snapshot.id)
     raise Aborted(

@@ -75,8 +75,10 @@ def server_binds_all_interfaces(env: Mapping[str, str]) -> bool:
 
 
 def server_drain_s(env: Mapping[str, str]) -> float:
-    name = "PAYMENTSVC_SHUTDOWN_GRACE"
-    return Settings.from_env({name: env[name]} if name in env else {}).shutdown_grace_s
+    """SIGTERM to exit: the delay still serving calls, then the grace."""
+    names = ("PAYMENTSVC_SHUTDOWN_DELAY", "PAYMENTSVC_SHUTDOWN_GRACE")
+    settings = Settings.from_env({name: env[name] for name in names if name in env})
+    return settings.shutdown_delay_s + settings.shutdown_grace_s
 
 
 # uvicorn's timeout_graceful_shutdown in webhook_gateway/cli.py.

@@ -102,6 +102,8 @@ def server_env(database_url: str, emulator: Emulator, port: int) -> dict[str, st
         "PAYMENTSVC_RETURN_URL": "https://app.example/account",
         "JWT_SECRET_KEY": E2E_JWT_KEY,
         "STRIPE_WEBHOOK_SECRET": ",".join(E2E_WEBHOOK_SECRETS),
+        # No load balancer to wait for; test_shutdown.py sets its own delay.
+        "PAYMENTSVC_SHUTDOWN_DELAY": "0",
         # One process, unless a test asks for more: tests start many servers.
         "PAYMENTSVC_GRPC_PROCESSES": "1",
     }

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 
 BIN = Path(sys.executable).parent
 
@@ -37,16 +38,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# What a check may meet while a process starts, stops or reconnects; any
+# other error is the test's to see.
+NOT_YET = (grpc.RpcError, httpx.TransportError, OSError)
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
     give_up_at = time.monotonic() + timeout_s
+    last: BaseException | None = None
     while time.monotonic() < give_up_at:
         try:
             if check():
                 return
-        except Exception:
-            pass
+        except NOT_YET as error:
+            last = error
         time.sleep(0.05)
-    raise TimeoutError(f"{what} did not become ready within {timeout_s}s")
+    raise TimeoutError(f"{what} did not become ready within {timeout_s}s") from last
 
 
 class Process:

@@ -218,10 +218,13 @@ def test_a_reused_key_with_another_request_is_refused(
             grpc.StatusCode.INVALID_ARGUMENT,
             "INVALID_ARGUMENT",
         ),
-        (
-            {"plan": "pro", "customer_email": "nope"},
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "INVALID_ARGUMENT",
+        *(
+            (
+                {"plan": "pro", "customer_email": email},
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "INVALID_ARGUMENT",
+            )
+            for email in ("nope", "jane\x00@example.com", "a@b", "<script>@x.com")
         ),
         ({"plan": "free"}, grpc.StatusCode.FAILED_PRECONDITION, "PLAN_NOT_PURCHASABLE"),
     ],

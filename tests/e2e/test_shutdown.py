@@ -6,8 +6,10 @@ import re
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +35,7 @@ from tests.e2e.conftest import (
     start_gateway,
     start_server,
 )
-from tests.e2e.resilience_support import billing_stub, error_reason
+from tests.e2e.resilience_support import NOT_SERVING, billing_stub, error_reason, health_status
 from tests.e2e.services import Process, free_port, wait_until
 from tests.signing import signature_header
 
@@ -42,15 +44,10 @@ pytestmark = pytest.mark.e2e
 CHECKOUT_ROUTE = "POST /v1/checkout/sessions"
 IN_FLIGHT = 50
 HANG_S = 1.5
+DELAY_S = 1.0
 GRACE_S = 5.0
 EXIT_MARGIN_S = 5.0
-# What a call cut short by a shutdown may end with: never UNKNOWN or INTERNAL.
-CLEAN_ENDINGS = {
-    grpc.StatusCode.OK,
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-}
+CALLERS = 64
 
 
 @pytest.fixture
@@ -61,22 +58,46 @@ def control(emulator: Emulator) -> Iterator[EmulatorControl]:
     control.close()
 
 
+@pytest.fixture
+def started() -> Iterator[list[BillingServer]]:
+    """The servers a test starts, stopped whatever the test ends with."""
+    servers: list[BillingServer] = []
+    yield servers
+    for server in servers:
+        server.process.stop(timeout_s=1)
+
+
 def start_draining_server(
-    database_url: str, emulator: Emulator, logs: Path, grace_s: float, stripe_timeout_s: float
+    started: list[BillingServer],
+    database_url: str,
+    emulator: Emulator,
+    logs: Path,
+    *,
+    grace_s: float,
+    delay_s: float,
+    stripe_timeout_s: float = 10,
+    workers: int | None = IN_FLIGHT + 8,
 ) -> BillingServer:
     env = server_env(database_url, emulator, free_port())
     env |= {
+        "PAYMENTSVC_SHUTDOWN_DELAY": str(delay_s),
         "PAYMENTSVC_SHUTDOWN_GRACE": str(grace_s),
-        # Every call gets a worker of its own: all of them are truly in flight.
-        "PAYMENTSVC_GRPC_MAX_WORKERS": str(IN_FLIGHT + 8),
         "PAYMENTSVC_STRIPE_MAX_RETRIES": "0",
         "PAYMENTSVC_STRIPE_TIMEOUT": str(stripe_timeout_s),
-        "PAYMENTSVC_STRIPE_BREAKER_FAILURES": str(IN_FLIGHT * 2),
+        "PAYMENTSVC_STRIPE_BREAKER_FAILURES": str(IN_FLIGHT * 4),
+        "PAYMENTSVC_RATE_LIMITS": "default=100000/100000",
     }
-    return start_server(env, logs)
+    if workers is not None:
+        # Every call gets a worker of its own: all of them are truly in flight.
+        env["PAYMENTSVC_GRPC_MAX_WORKERS"] = str(workers)
+    server = start_server(env, logs)
+    started.append(server)
+    return server
 
 
-def checkout(stub: billing_pb2_grpc.BillingServiceStub) -> grpc.StatusCode | grpc.RpcError:
+def checkout(
+    stub: billing_pb2_grpc.BillingServiceStub, timeout_s: float = 30
+) -> grpc.StatusCode | grpc.RpcError:
     try:
         stub.CreateCheckout(
             billing_pb2.CreateCheckoutRequest(
@@ -84,7 +105,7 @@ def checkout(stub: billing_pb2_grpc.BillingServiceStub) -> grpc.StatusCode | grp
                 plan="pro",
                 idempotency_key=uuid.uuid4().hex,
             ),
-            timeout=30,
+            timeout=timeout_s,
         )
     except grpc.RpcError as error:
         return error
@@ -118,11 +139,27 @@ def code_of(ending: grpc.StatusCode | grpc.RpcError) -> grpc.StatusCode:
     return ending if isinstance(ending, grpc.StatusCode) else ending.code()
 
 
+def refused_without_reaching_stripe(
+    stub: billing_pb2_grpc.BillingServiceStub, control: EmulatorControl
+) -> bool:
+    """A new call is refused by the server itself: UNAVAILABLE, no reason of
+    ours, and Stripe never asked."""
+    reached = control.route_count(CHECKOUT_ROUTE)
+    ending = checkout(stub, timeout_s=5)
+    if not isinstance(ending, grpc.RpcError) or ending.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    return error_reason(ending) is None and control.route_count(CHECKOUT_ROUTE) == reached
+
+
 def test_sigterm_drains_fifty_calls_in_flight_and_exits_0(
-    database_url: str, emulator: Emulator, e2e_logs: Path, control: EmulatorControl
+    database_url: str,
+    emulator: Emulator,
+    e2e_logs: Path,
+    control: EmulatorControl,
+    started: list[BillingServer],
 ) -> None:
     server = start_draining_server(
-        database_url, emulator, e2e_logs, grace_s=GRACE_S, stripe_timeout_s=10
+        started, database_url, emulator, e2e_logs, grace_s=GRACE_S, delay_s=DELAY_S
     )
     control.inject_fault("hang", count=-1, routes=[CHECKOUT_ROUTE], hang_s=HANG_S)
     with (
@@ -133,34 +170,58 @@ def test_sigterm_drains_fifty_calls_in_flight_and_exits_0(
         signalled = time.monotonic()
         server.process.popen.send_signal(signal.SIGTERM)
 
-        # New calls are refused while the old ones drain.
-        time.sleep(0.3)
-        assert server.process.popen.poll() is None, "exited before draining its calls"
+        # During the delay a new call is still served: it reaches Stripe and
+        # gets Stripe's answer (the emulated failure), not a refusal.
+        reached = control.route_count(CHECKOUT_ROUTE)
         late = checkout(stub)
-        assert code_of(late) == grpc.StatusCode.UNAVAILABLE
+        assert isinstance(late, grpc.RpcError)
+        assert error_reason(late) == "STRIPE_UNAVAILABLE"
+        assert control.route_count(CHECKOUT_ROUTE) == reached + 1
+        assert time.monotonic() - signalled < DELAY_S + HANG_S + 1  # not after the drain
 
-        endings = [call.result(timeout=GRACE_S + EXIT_MARGIN_S) for call in calls]
-    assert {code_of(ending) for ending in endings} <= CLEAN_ENDINGS
+        # Then new calls are refused while the old ones drain.
+        wait_until(
+            lambda: refused_without_reaching_stripe(stub, control),
+            DELAY_S + GRACE_S,
+            "new calls to be refused",
+        )
+        assert server.process.popen.poll() is None, "exited before draining its calls"
+
+        endings = [call.result(timeout=DELAY_S + GRACE_S + EXIT_MARGIN_S) for call in calls]
     # The grace period outlasts Stripe's hang: each call got its own answer
     # (Stripe failed), none was cut off.
+    assert {code_of(ending) for ending in endings} == {grpc.StatusCode.UNAVAILABLE}
     assert {error_reason(ending) for ending in endings if isinstance(ending, grpc.RpcError)} == {
         "STRIPE_UNAVAILABLE"
     }
 
-    assert exit_code_within(server.process, GRACE_S + EXIT_MARGIN_S) == 0
-    assert time.monotonic() - signalled < GRACE_S + EXIT_MARGIN_S
+    assert exit_code_within(server.process, DELAY_S + GRACE_S + EXIT_MARGIN_S) == 0
+    assert time.monotonic() - signalled < DELAY_S + GRACE_S + EXIT_MARGIN_S
     assert server.process.stop() == 0
     assert "billing-server stopped" in server.process.log()
 
 
-def test_calls_outliving_the_grace_period_are_cut_off_and_the_server_exits_0(
-    database_url: str, emulator: Emulator, e2e_logs: Path, control: EmulatorControl
+def test_calls_outliving_the_grace_period_are_answered_unavailable_and_the_server_exits_0(
+    database_url: str,
+    emulator: Emulator,
+    e2e_logs: Path,
+    control: EmulatorControl,
+    started: list[BillingServer],
 ) -> None:
-    grace_s = 1.0
+    # The grace leaves its last two seconds (Settings.drain_margin_s) to the
+    # answers, and each call two more after its Stripe attempt: fifty calls
+    # roll back and audit their failure at once. Attempts wait 3 s at most.
+    delay_s, grace_s = 3.0, 4.0
     # Stripe hangs far longer than the grace period, and the Stripe client
-    # would wait for it: the shutdown must not.
+    # would wait for it: the shutdown must not, nor cancel the calls.
     server = start_draining_server(
-        database_url, emulator, e2e_logs, grace_s=grace_s, stripe_timeout_s=20
+        started,
+        database_url,
+        emulator,
+        e2e_logs,
+        grace_s=grace_s,
+        delay_s=delay_s,
+        stripe_timeout_s=20,
     )
     control.inject_fault("hang", count=-1, routes=[CHECKOUT_ROUTE], hang_s=30)
     with (
@@ -170,13 +231,79 @@ def test_calls_outliving_the_grace_period_are_cut_off_and_the_server_exits_0(
         calls = fire_in_flight(pool, stub, control)
         signalled = time.monotonic()
         server.process.popen.send_signal(signal.SIGTERM)
-        endings = [call.result(timeout=grace_s + EXIT_MARGIN_S) for call in calls]
-        assert {code_of(ending) for ending in endings} <= CLEAN_ENDINGS - {grpc.StatusCode.OK}
-        exit_code = exit_code_within(server.process, grace_s + EXIT_MARGIN_S)
+        endings = [call.result(timeout=delay_s + grace_s + EXIT_MARGIN_S) for call in calls]
+        exit_code = exit_code_within(server.process, delay_s + grace_s + EXIT_MARGIN_S)
         took = time.monotonic() - signalled
         server.process.stop(timeout_s=1)
-    assert exit_code == 0, f"no exit within {grace_s + EXIT_MARGIN_S}s of SIGTERM"
-    assert took < grace_s + EXIT_MARGIN_S
+    # Answered by the server before its grace ran out: retryable, never CANCELLED.
+    assert {code_of(ending) for ending in endings} == {grpc.StatusCode.UNAVAILABLE}
+    assert {error_reason(ending) for ending in endings if isinstance(ending, grpc.RpcError)} == {
+        "STRIPE_UNAVAILABLE"
+    }
+    assert exit_code == 0, f"no exit within {delay_s + grace_s + EXIT_MARGIN_S}s of SIGTERM"
+    assert took < delay_s + grace_s + EXIT_MARGIN_S
+
+
+def test_sigterm_under_64_concurrent_callers_cancels_no_call_and_exits_0(
+    database_url: str, emulator: Emulator, e2e_logs: Path, started: list[BillingServer]
+) -> None:
+    delay_s, grace_s = 5.0, 5.0  # the default delay: a busy machine may need it
+    # The default worker pool: most of the callers queue for a worker.
+    server = start_draining_server(
+        started, database_url, emulator, e2e_logs, grace_s=grace_s, delay_s=delay_s, workers=None
+    )
+    signalled = threading.Event()
+    # The load balancer: it goes on sending here for a while after SIGTERM
+    # (well within the delay), then stops.
+    balancer_lag_s = 1.0
+    drained_from_balancer = threading.Event()
+    endings: list[tuple[grpc.StatusCode, bool]] = []
+    lock = threading.Lock()
+
+    def caller(stub: billing_pb2_grpc.BillingServiceStub, n: int) -> None:
+        while not drained_from_balancer.is_set():
+            after_signal = signalled.is_set()
+            ending = checkout(stub) if n % 2 else check_plan(stub)
+            with lock:
+                endings.append((code_of(ending), after_signal))
+
+    with (
+        billing_stub(server.target) as stub,
+        ThreadPoolExecutor(max_workers=CALLERS) as pool,
+    ):
+        callers = [pool.submit(caller, stub, n) for n in range(CALLERS)]
+        try:
+            wait_until(lambda: len(endings) >= CALLERS, 30, "every caller to get an answer")
+            server.process.popen.send_signal(signal.SIGTERM)
+            signalled_at = time.monotonic()
+            signalled.set()
+            drained_from_balancer.wait(balancer_lag_s)
+        finally:
+            drained_from_balancer.set()
+        for call in callers:
+            call.result(timeout=delay_s + grace_s)
+        # Still within the delay: the server says it is going away.
+        assert health_status(server.target) == NOT_SERVING
+        exit_code = exit_code_within(server.process, delay_s + grace_s + EXIT_MARGIN_S)
+        took = time.monotonic() - signalled_at
+        server.process.stop(timeout_s=1)
+
+    assert any(after for _, after in endings), "no call was sent after SIGTERM"
+    codes = Counter(code for code, _ in endings)
+    assert codes == {grpc.StatusCode.OK: len(endings)}, codes
+    assert exit_code == 0
+    assert took < delay_s + grace_s + EXIT_MARGIN_S
+
+
+def check_plan(stub: billing_pb2_grpc.BillingServiceStub) -> grpc.StatusCode | grpc.RpcError:
+    try:
+        stub.CheckPlan(
+            billing_pb2.CheckPlanRequest(account_id=f"acct_{uuid.uuid4().hex[:16]}", plan="free"),
+            timeout=30,
+        )
+    except grpc.RpcError as error:
+        return error
+    return grpc.StatusCode.OK
 
 
 def test_the_gateway_drains_webhooks_in_flight_and_exits_0(

@@ -43,7 +43,12 @@ def test_cleanup_respects_each_retention(app: Application, deps: Dependencies) -
     ):
         keys[label] = f"cleanup-{uuid.uuid4().hex}"
         run_idempotent(
-            at(deps, moment), method="M", key=keys[label], fingerprint="f", compute=lambda: b"x"
+            at(deps, moment),
+            method="M",
+            key=keys[label],
+            fingerprint="f",
+            compute=lambda _: b"x",
+            encode=bytes,
         )
 
     report = clean_up(

@@ -108,6 +108,13 @@ def test_unknown_plan_is_not_found_and_writes_nothing(
         ("acct_ok", "p" * 65, None, "plan"),
         ("acct_ok", "pro", "not-an-email", "customer_email"),
         ("acct_ok", "pro", "a@" + "b" * 300, "customer_email"),
+        ("acct_ok", "pro", "jane\x00@example.com", "customer_email"),
+        ("acct_ok", "pro", "jane@exa\x07mple.com", "customer_email"),
+        ("acct_ok", "pro", "a@b", "customer_email"),
+        ("acct_ok", "pro", "<script>@x.com", "customer_email"),
+        ("acct_ok", "pro", "jane@@example.com", "customer_email"),
+        ("acct_ok", "pro", "jane@ex@ample.com", "customer_email"),
+        ("acct_ok", "pro", "jane doe@example.com", "customer_email"),
     ],
 )
 def test_bad_input_is_an_invalid_argument_naming_the_field(
@@ -129,6 +136,23 @@ def test_bad_input_is_an_invalid_argument_naming_the_field(
         )
     assert error.value.field == field
     assert fake_stripe.calls == []
+
+
+@pytest.mark.parametrize(
+    "email", ["jane@example.com", "jane.doe+billing@mail.example.co.uk", "élodie@exemple.fr"]
+)
+def test_a_valid_email_reaches_stripe(
+    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, email: str
+) -> None:
+    checkout.create_checkout(
+        deps,
+        account_id=account_id,
+        plan_name="pro",
+        customer_email=email,
+        idempotency_key=None,
+        actor="test",
+    )
+    assert fake_stripe.emails == [email]
 
 
 def test_the_free_plan_cannot_be_bought(deps: Dependencies, account_id: str) -> None:

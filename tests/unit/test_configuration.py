@@ -87,6 +87,42 @@ def test_a_broken_plans_file_is_refused_with_a_reason(
         load_catalog(path)
 
 
+@pytest.mark.parametrize("environment", ["development", "test", "production"])
+def test_the_three_environments_are_accepted(environment: str) -> None:
+    assert Settings.from_env({"PAYMENTSVC_ENV": environment}).environment == environment
+
+
+@pytest.mark.parametrize(
+    "environment", ["Production", "PRODUCTION", "prod", "staging", " production", "dev"]
+)
+def test_any_other_environment_is_refused(environment: str) -> None:
+    # `Production` once started a server that skipped every production check.
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PAYMENTSVC_ENV": environment})
+    assert str(error.value) == (
+        "invalid configuration: PAYMENTSVC_ENV must be exactly one of "
+        f"development, test, production, got {environment!r}"
+    )
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "ERROR", "critical", "NOTSET"])
+def test_log_levels_are_python_s(level: str) -> None:
+    assert Settings.from_env({"PAYMENTSVC_LOG_LEVEL": level}).log_level == level.upper()
+
+
+def test_an_unknown_log_level_is_one_line_of_configuration_error() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"PAYMENTSVC_LOG_LEVEL": "TRACE"})
+    assert "\n" not in str(error.value)
+    assert "PAYMENTSVC_LOG_LEVEL" in str(error.value)
+    assert "'TRACE'" in str(error.value)
+
+
+def test_the_token_lifetime_is_capped_at_ninety_days_by_default() -> None:
+    assert Settings.from_env({}).jwt_max_ttl_s == 90 * 24 * 3600
+    assert Settings.from_env({"PAYMENTSVC_JWT_MAX_TTL": "3600"}).jwt_max_ttl_s == 3600
+
+
 def test_one_server_process_per_usable_cpu_by_default() -> None:
     assert Settings.from_env({}).grpc_processes == available_cpus()
     assert available_cpus() <= len(os.sched_getaffinity(0))

@@ -92,3 +92,37 @@ def test_unknown_scopes_grant_nothing() -> None:
 def test_garbage_is_refused() -> None:
     with pytest.raises(InvalidToken):
         verifier().verify("not.a.token")
+
+
+def test_a_token_living_longer_than_the_maximum_is_refused() -> None:
+    capped = TokenVerifier((KEY,), audience="paymentsvc", leeway_s=30, max_ttl_s=3600)
+    fine = issue_token(KEY, "orders", [Scope.READ], timedelta(hours=1), now())
+    assert capped.verify(fine).service == "orders"
+    forever = issue_token(KEY, "orders", [Scope.READ], timedelta(days=3650), now())
+    with pytest.raises(InvalidToken):
+        capped.verify(forever)
+
+
+def test_a_far_future_issue_time_cannot_stretch_the_lifetime() -> None:
+    capped = TokenVerifier((KEY,), audience="paymentsvc", leeway_s=30, max_ttl_s=3600)
+    later = now() + timedelta(days=365)
+    # exp - iat is one hour, but the token would be valid for a year.
+    token = issue_token(KEY, "orders", [Scope.READ], timedelta(hours=1), later)
+    with pytest.raises(InvalidToken):
+        capped.verify(token)
+
+
+def test_the_default_maximum_is_ninety_days() -> None:
+    within = issue_token(KEY, "orders", [Scope.READ], timedelta(days=89), now())
+    assert verifier().verify(within).service == "orders"
+    beyond = issue_token(KEY, "orders", [Scope.READ], timedelta(days=91), now())
+    with pytest.raises(InvalidToken):
+        verifier().verify(beyond)
+
+
+def test_a_token_without_an_issue_time_is_capped_by_its_expiry() -> None:
+    capped = TokenVerifier((KEY,), audience="paymentsvc", leeway_s=30, max_ttl_s=3600)
+    exp = int((now() + timedelta(days=2)).timestamp())
+    token = jwt.encode({"sub": "orders", "aud": "paymentsvc", "exp": exp}, KEY, algorithm="HS256")
+    with pytest.raises(InvalidToken):
+        capped.verify(token)

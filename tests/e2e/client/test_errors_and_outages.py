@@ -13,6 +13,7 @@ from billing_client import (
     AnswerSource,
     BillingClient,
     CancellationTiming,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -28,6 +29,10 @@ from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server
 from tests.e2e.services import free_port
 
 pytestmark = pytest.mark.e2e
+
+# What failing closed raises: with the server gone, gRPC's retries of
+# UNAVAILABLE may use up the 0.5 s deadline first on a busy machine.
+UNREACHABLE = (Unavailable, DeadlineExceeded)
 
 
 def test_errors_carry_the_servers_code_reason_and_message(
@@ -127,16 +132,16 @@ def test_failure_policies_when_the_server_is_down(
         clock.now += 30  # the answer is no longer fresh: every call asks the server
 
         started = time.monotonic()
-        with pytest.raises(Unavailable):
+        with pytest.raises(UNREACHABLE):
             fail_closed(known)
-        assert time.monotonic() - started < client.check_timeout + 0.5
+        assert time.monotonic() - started < client.check_timeout + 2  # bounded, no hang
         assert fail_open(unknown) == "ran"
         assert stale_ok(known) == "ran"
         stale = client.check_access(known, plan="free", on_unavailable=serve_stale(60))
-        with pytest.raises(Unavailable):
+        with pytest.raises(UNREACHABLE):
             stale_ok(unknown)  # nothing to serve: fails closed
         clock.now += 60  # now 85 s stale
-        with pytest.raises(Unavailable):
+        with pytest.raises(UNREACHABLE):
             stale_ok(known)
 
     assert stale.source is AnswerSource.STALE

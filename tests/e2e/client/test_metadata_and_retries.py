@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from billing.v1 import billing_pb2
-from billing_client import BillingClient, request_context
+from billing_client import BillingClient, FailedPrecondition, Unavailable, request_context
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.e2e
 @dataclass
 class Recorder:
     failures_left: int = 0
+    failure: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     calls: list[tuple[dict[str, str], billing_pb2.CreateCheckoutRequest]] = field(
         default_factory=list
     )
@@ -39,7 +40,7 @@ class Recorder:
             fail = self.failures_left > 0
             self.failures_left -= 1
         if fail:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "try again")
+            context.abort(self.failure, "try again")
         return billing_pb2.CreateCheckoutResponse(session_id="cs_1", url="https://pay")
 
 
@@ -116,12 +117,41 @@ def test_unavailable_is_retried_with_the_same_idempotency_key(
     assert len(request_ids) == 1
 
 
+@pytest.mark.parametrize("code", [grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED])
+def test_a_key_in_progress_and_a_shutdown_cut_off_are_retried_with_the_same_key(
+    recorder: tuple[Recorder, str], code: grpc.StatusCode
+) -> None:
+    # ABORTED: the server's IDEMPOTENCY_KEY_IN_PROGRESS; CANCELLED: a server
+    # that cut the call off while shutting down.
+    calls, target = recorder
+    calls.failures_left = 2
+    calls.failure = code
+    with BillingClient(target, service_name="reports", insecure=True) as client:
+        session = client.create_checkout("acct_1", "pro")
+
+    assert session.session_id == "cs_1"
+    assert len(calls.calls) == 3
+    assert len({request.idempotency_key for _, request in calls.calls}) == 1
+
+
+def test_other_refusals_are_not_retried(recorder: tuple[Recorder, str]) -> None:
+    calls, target = recorder
+    calls.failures_left = 1
+    calls.failure = grpc.StatusCode.FAILED_PRECONDITION
+    with (
+        BillingClient(target, service_name="reports", insecure=True) as client,
+        pytest.raises(FailedPrecondition),
+    ):
+        client.create_checkout("acct_1", "pro")
+    assert len(calls.calls) == 1
+
+
 def test_retries_stop_at_max_attempts(recorder: tuple[Recorder, str]) -> None:
     calls, target = recorder
     calls.failures_left = 10
     with (
         BillingClient(target, service_name="reports", insecure=True, max_attempts=2) as client,
-        pytest.raises(Exception, match="UNAVAILABLE"),
+        pytest.raises(Unavailable),
     ):
         client.create_checkout("acct_1", "pro")
 

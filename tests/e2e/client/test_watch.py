@@ -6,10 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
-from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import (
     BillingClient,
     CancellationTiming,
@@ -24,27 +22,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def watch_implemented(billing_server: BillingServer) -> None:
-    """Skips while the server answers WatchEntitlements with UNIMPLEMENTED."""
-    with grpc.insecure_channel(billing_server.target) as channel:
-        stub = billing_pb2_grpc.BillingServiceStub(channel)
-        call = stub.WatchEntitlements(
-            billing_pb2.WatchEntitlementsRequest(),
-            metadata=(("authorization", f"Bearer {billing_server.token}"),),
-            timeout=5,
-        )
-        try:
-            next(iter(call))
-        except grpc.RpcError as error:
-            if error.code() is grpc.StatusCode.UNIMPLEMENTED:
-                pytest.skip("billing-server does not implement WatchEntitlements yet")
-            raise
-        finally:
-            call.cancel()
-
-
-@pytest.fixture
-def watching(billing_server: BillingServer, watch_implemented: None) -> Iterator[BillingClient]:
+def watching(billing_server: BillingServer) -> Iterator[BillingClient]:
     with BillingClient(
         billing_server.target,
         service_name="client-e2e-watch",

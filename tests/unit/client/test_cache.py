@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from billing_client import DenialReason, PlanCache, PlanCheck, SubscriptionStatus, Unavailable
+from tests.unit.client.watch_server import wait_until
 
 pytestmark = pytest.mark.unit
 
@@ -161,9 +161,7 @@ def test_a_hundred_threads_asking_at_once_make_one_call() -> None:
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         futures = [pool.submit(cache.get_or_load, key(), fetch) for _ in range(100)]
-        deadline = time.monotonic() + 5
-        while cache.stats.shared + cache.stats.rpcs < 100 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: cache.stats.shared + cache.stats.rpcs == 100)
         release.set()
         results = [f.result(timeout=5) for f in futures]
 
@@ -182,8 +180,7 @@ def test_waiting_threads_share_the_callers_error_and_nothing_is_stored() -> None
 
     with ThreadPoolExecutor(max_workers=10) as pool:
         futures = [pool.submit(cache.get_or_load, key(), fetch) for _ in range(10)]
-        while cache.stats.shared + cache.stats.rpcs < 10:
-            time.sleep(0.01)
+        wait_until(lambda: cache.stats.shared + cache.stats.rpcs == 10)
         release.set()
         errors = [f.exception(timeout=5) for f in futures]
 

@@ -13,6 +13,7 @@ from billing_client import (
     FAIL_OPEN,
     AnswerSource,
     FailurePolicy,
+    NotFound,
     PlanCache,
     PlanCheck,
     PlanRequired,
@@ -119,8 +120,9 @@ def test_policies_apply_per_decorator() -> None:
 def test_other_errors_are_not_hidden_by_a_policy() -> None:
     fake = FakeBillingClient()
 
-    with pytest.raises(Exception, match="PLAN_NOT_FOUND"):
+    with pytest.raises(NotFound) as refused:
         fake.check_access("acct_1", plan="gold", on_unavailable=FAIL_OPEN)
+    assert refused.value.reason == "PLAN_NOT_FOUND"
 
 
 def test_a_server_stale_answer_is_served_within_the_policys_bound() -> None:

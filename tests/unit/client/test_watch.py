@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -242,7 +243,9 @@ def test_the_async_client_watches_in_a_task(servicer: WatchServicer) -> None:
             resumed = await asyncio.to_thread(servicer.next_stream)
             assert resumed.resume_token == "t2"
             resumed.send(reset("t3"))
+            deadline = time.monotonic() + 5
             while client.stats.resets == 0:
+                assert time.monotonic() < deadline, "the reset was never applied"
                 await asyncio.sleep(0.005)
             assert len(client.cache) == 0
             stats = client.stats

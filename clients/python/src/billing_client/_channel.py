@@ -12,6 +12,7 @@ import grpc
 SERVICE = "billing.v1.BillingService"
 
 ChannelOptions = Sequence[tuple[str, Any]]
+RETRYABLE_CODES = ["UNAVAILABLE", "ABORTED", "CANCELLED"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,15 @@ class TLS:
 
 
 def service_config(max_attempts: int) -> str:
-    # gRPC retries UNAVAILABLE transparently for every method, resending the
-    # same request bytes; mutating requests carry an idempotency key that the
+    # gRPC retries these transparently for every method, resending the same
+    # request bytes; mutating requests carry an idempotency key that the
     # client fills in once per logical call, so a retry is the same request
-    # to the server. The call's deadline bounds all attempts together.
+    # to the server, and the others change nothing or nothing twice. The
+    # call's deadline bounds all attempts together. UNAVAILABLE: the server
+    # or what it needs is down, or it refused the call while shutting down.
+    # ABORTED: another call holds the idempotency key (still in progress) or
+    # the subscription changed meanwhile. CANCELLED: a server cut the call
+    # off while shutting down.
     config = {
         "methodConfig": [
             {
@@ -49,7 +55,7 @@ def service_config(max_attempts: int) -> str:
                     "initialBackoff": "0.05s",
                     "maxBackoff": "1s",
                     "backoffMultiplier": 2,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    "retryableStatusCodes": RETRYABLE_CODES,
                 },
             }
         ]

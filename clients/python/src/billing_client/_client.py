@@ -51,7 +51,9 @@ class BillingClient:
     ``insecure=True`` is for loopback only. ``check_timeout`` is the deadline
     of ``check_plan``/``check_access``, ``timeout`` that of the other methods
     (they may call Stripe); every method also takes ``timeout=``.
-    UNAVAILABLE is retried (``max_attempts`` in all) within the deadline.
+    UNAVAILABLE, ABORTED (another call holds the idempotency key) and a
+    server's CANCELLED are retried with backoff (``max_attempts`` in all)
+    within the deadline.
     ``cache`` serves ``check_access`` (default: ``PlanCache()``, 5 s TTL).
     ``watch=True`` keeps it fresh from the server's change notices, letting
     answers live ``watch_ttl`` seconds while notices can arrive (see
