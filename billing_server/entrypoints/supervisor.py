@@ -124,17 +124,13 @@ def _drain(workers: list[subprocess.Popen[bytes]], settings: Settings, metrics_d
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + settings.shutdown_grace_s + _shutdown_delay(settings) + 10
+    deadline = time.monotonic() + settings.shutdown_grace_s + settings.shutdown_delay_s + 10
     for worker in workers:
         with contextlib.suppress(subprocess.TimeoutExpired):
             worker.wait(max(0.0, deadline - time.monotonic()))
     for worker in workers:
         if worker.poll() is not None:
             multiprocess.mark_process_dead(worker.pid, str(metrics_dir))  # type: ignore[no-untyped-call]
-
-
-def _shutdown_delay(settings: Settings) -> float:
-    return float(getattr(settings, "shutdown_delay_s", 0.0))
 
 
 def _die_with_parent() -> None:
