@@ -184,7 +184,14 @@ class Settings:
             health_probe_interval_s=reader.number("PAYMENTSVC_HEALTH_PROBE_INTERVAL", 2.0),
             stale_serve_max_s=reader.number("PAYMENTSVC_STALE_SERVE_MAX", 300.0, allow_zero=True),
             change_poll_interval_s=reader.number("PAYMENTSVC_CHANGE_POLL_INTERVAL", 0.5),
-            grpc_processes=reader.positive("PAYMENTSVC_GRPC_PROCESSES", available_cpus()),
+            # SQLite (development) hears other processes' changes only by
+            # polling, so one process there keeps every answer current.
+            grpc_processes=reader.positive(
+                "PAYMENTSVC_GRPC_PROCESSES",
+                1
+                if env.get("SQLALCHEMY_DATABASE_URI", "sqlite:").startswith("sqlite")
+                else available_cpus(),
+            ),
             watch_window=reader.integer("PAYMENTSVC_WATCH_WINDOW", 10_000),
             max_watchers=reader.integer("PAYMENTSVC_MAX_WATCHERS", 64),
             max_watchers_per_caller=reader.integer("PAYMENTSVC_MAX_WATCHERS_PER_CALLER", 16),

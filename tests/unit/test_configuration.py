@@ -124,7 +124,9 @@ def test_the_token_lifetime_is_capped_at_ninety_days_by_default() -> None:
 
 
 def test_one_server_process_per_usable_cpu_by_default() -> None:
-    assert Settings.from_env({}).grpc_processes == available_cpus()
+    postgres = {"SQLALCHEMY_DATABASE_URI": "postgresql://db.internal/billing"}
+    assert Settings.from_env(postgres).grpc_processes == available_cpus()
+    assert Settings.from_env({}).grpc_processes == 1  # SQLite polls for changes
     assert available_cpus() <= len(os.sched_getaffinity(0))
     assert Settings.from_env({"PAYMENTSVC_GRPC_PROCESSES": "3"}).grpc_processes == 3
     with pytest.raises(ConfigError, match="PAYMENTSVC_GRPC_PROCESSES must be at least 1"):

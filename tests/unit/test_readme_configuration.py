@@ -26,7 +26,7 @@ README = ROOT / "README.md"
 # The gateway refuses to start without a secret; any will do here.
 GATEWAY_BASE = {"STRIPE_WEBHOOK_SECRET": "whsec_readme"}
 # Defaults that are no value one could set, or that depend on the machine.
-WORDS = {"unset", "required", "the bundled `plans.toml`", "the CPUs it may use"}
+WORDS = {"unset", "required", "the bundled `plans.toml`", "the CPUs it may use; 1 on SQLite"}
 
 
 class RecordingEnv(Mapping[str, str]):
