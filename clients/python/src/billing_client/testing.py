@@ -257,7 +257,11 @@ class FakeBillingClient:
 
         return resolve(self.cache, (account_id, kind, name), fetch, on_unavailable)
 
-    def _answer(self, account_id: str, kind: str, name: str) -> PlanCheck:
+    def _standing(
+        self, account_id: str
+    ) -> tuple[Subscription | None, Plan | None, tuple[str, ...], DenialReason | None]:
+        """The account's subscription, the plan and features it entitles to,
+        and why the subscription gives nothing (None when it does)."""
         free = next((p for p in self.plans if not p.purchasable), None)
         with self._lock:
             account = self._accounts.get(account_id)
@@ -265,6 +269,17 @@ class FakeBillingClient:
         entitled = sub is not None and sub.status in _ENTITLING
         current = self._plan(sub.plan) if sub is not None and entitled else free
         features = (account.features if account else None) or (current.features if current else ())
+        lapse: DenialReason | None = None
+        if sub is None:
+            lapse = DenialReason.NO_SUBSCRIPTION
+        elif sub.status is SubscriptionStatus.CANCELED:
+            lapse = DenialReason.SUBSCRIPTION_CANCELED
+        elif not entitled:
+            lapse = DenialReason.SUBSCRIPTION_INACTIVE
+        return sub, current, tuple(features), lapse
+
+    def _answer(self, account_id: str, kind: str, name: str) -> PlanCheck:
+        sub, current, features, lapse = self._standing(account_id)
         if kind == "plan":
             needed = self._plan(name)
             allowed = current is not None and current.rank >= needed.rank
@@ -281,16 +296,10 @@ class FakeBillingClient:
             required = having[0].name if having else ""
         reason: DenialReason | None = None
         if not allowed:
-            if sub is None:
-                reason = DenialReason.NO_SUBSCRIPTION
-            elif sub.status is SubscriptionStatus.CANCELED:
-                reason = DenialReason.SUBSCRIPTION_CANCELED
-            elif not entitled:
-                reason = DenialReason.SUBSCRIPTION_INACTIVE
-            elif kind == "plan":
-                reason = DenialReason.PLAN_TOO_LOW
-            else:
-                reason = DenialReason.FEATURE_NOT_INCLUDED
+            shortfall = (
+                DenialReason.PLAN_TOO_LOW if kind == "plan" else DenialReason.FEATURE_NOT_INCLUDED
+            )
+            reason = lapse or shortfall
         return PlanCheck(
             allowed=allowed,
             denial_reason=reason,
@@ -304,20 +313,7 @@ class FakeBillingClient:
 
     def get_entitlements(self, account_id: str, *, timeout: float | None = None) -> Entitlements:
         self._enter("get_entitlements", account_id)
-        free = next((p for p in self.plans if not p.purchasable), None)
-        with self._lock:
-            account = self._accounts.get(account_id)
-        sub = account.subscription if account else None
-        entitled = sub is not None and sub.status in _ENTITLING
-        current = self._plan(sub.plan) if sub is not None and entitled else free
-        features = (account.features if account else None) or (current.features if current else ())
-        reason: DenialReason | None = None
-        if sub is None:
-            reason = DenialReason.NO_SUBSCRIPTION
-        elif sub.status is SubscriptionStatus.CANCELED:
-            reason = DenialReason.SUBSCRIPTION_CANCELED
-        elif not entitled:
-            reason = DenialReason.SUBSCRIPTION_INACTIVE
+        sub, current, features, reason = self._standing(account_id)
         return Entitlements(
             plan=current.name if current else None,
             plan_rank=current.rank if current else 0,
