@@ -6,6 +6,7 @@ them; tests talk to them over sockets only.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,9 +17,11 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy.engine import make_url
 
 from billing.v1 import billing_pb2_grpc
 from billing_server.adapters.tokens import Scope, issue_token
+from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.e2e.services import BearerToken, Process, free_port, run_script, wait_until
 
 
@@ -209,3 +212,23 @@ def channel(billing_server: BillingServer) -> Iterator[grpc.Channel]:
 @pytest.fixture(scope="session")
 def stub(channel: grpc.Channel) -> billing_pb2_grpc.BillingServiceStub:
     return billing_pb2_grpc.BillingServiceStub(channel)
+
+
+@contextlib.contextmanager
+def server_behind_proxy(
+    database_url: str, emulator: Emulator, logs: Path, settings: dict[str, str]
+) -> Iterator[tuple[BillingServer, TcpProxy]]:
+    """A billing-server whose database connections go through a TCP proxy
+    that a test can cut and restore; `settings` are added to its env."""
+    url = make_url(database_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.start()
+    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
+    env = server_env(through_proxy.render_as_string(hide_password=False), emulator, free_port())
+    env["PAYMENTSVC_DB_CONNECT_TIMEOUT"] = "2"
+    env.update(settings)
+    server = start_server(env, logs)
+    try:
+        yield server, proxy
+    finally:
+        server.process.stop()

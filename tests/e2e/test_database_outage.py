@@ -16,15 +16,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import AuditLogRow
 from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
-from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server
-from tests.e2e.services import BearerToken, free_port, wait_until
+from tests.e2e.conftest import BillingServer, Emulator, server_behind_proxy
+from tests.e2e.services import BearerToken, wait_until
 
 pytestmark = [
     pytest.mark.e2e,
@@ -38,16 +37,13 @@ pytestmark = [
 def proxied(
     database_url: str, emulator: Emulator, e2e_logs: Path
 ) -> Iterator[tuple[BillingServer, TcpProxy]]:
-    url = make_url(database_url)
-    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
-    proxy.start()
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
-    env = server_env(through_proxy.render_as_string(hide_password=False), emulator, free_port())
-    env["PAYMENTSVC_HEALTH_PROBE_INTERVAL"] = str(PROBE_INTERVAL_S)
-    env["PAYMENTSVC_DB_CONNECT_TIMEOUT"] = "2"
-    server = start_server(env, e2e_logs)
-    yield server, proxy
-    server.process.stop()
+    with server_behind_proxy(
+        database_url,
+        emulator,
+        e2e_logs,
+        {"PAYMENTSVC_HEALTH_PROBE_INTERVAL": str(PROBE_INTERVAL_S)},
+    ) as behind:
+        yield behind
 
 
 def serving(channel: grpc.Channel, service: str = "billing.v1.BillingService") -> bool:

@@ -13,13 +13,19 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import BillingClient, PlanCache
 from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
-from tests.e2e.conftest import BillingServer, Emulator, server_env, start_server, token
+from tests.e2e.conftest import (
+    BillingServer,
+    Emulator,
+    server_behind_proxy,
+    server_env,
+    start_server,
+    token,
+)
 from tests.e2e.services import BearerToken, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -97,16 +103,10 @@ def test_a_client_reads_its_own_write_on_a_replica_that_has_not_heard(
 def behind_a_proxy(
     database_url: str, emulator: Emulator, e2e_logs: Path
 ) -> Iterator[tuple[BillingServer, TcpProxy]]:
-    url = make_url(database_url)
-    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
-    proxy.start()
-    through_proxy = url.set(host="127.0.0.1", port=proxy.port)
-    env = server_env(through_proxy.render_as_string(hide_password=False), emulator, free_port())
-    env["PAYMENTSVC_STALE_SERVE_MAX"] = str(STALE_SERVE_MAX_S)
-    env["PAYMENTSVC_DB_CONNECT_TIMEOUT"] = "2"
-    server = start_server(env, e2e_logs)
-    yield server, proxy
-    server.process.stop()
+    with server_behind_proxy(
+        database_url, emulator, e2e_logs, {"PAYMENTSVC_STALE_SERVE_MAX": str(STALE_SERVE_MAX_S)}
+    ) as behind:
+        yield behind
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="needs PostgreSQL (a server to take away)")
