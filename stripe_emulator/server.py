@@ -13,6 +13,11 @@ from stripe_emulator.webhooks import WebhookSettings
 
 # Requests still running at shutdown (an injected hang) are cut off after this.
 GRACEFUL_SHUTDOWN_S = 2
+# How long an idle keep-alive connection stays open. Clients (httpx, the
+# stripe library) keep theirs about 5 s, uvicorn's own default: with equal
+# timers a request can go out on a connection the server is closing, and
+# the client sees the connection drop instead of an answer.
+KEEP_ALIVE_S = 60
 
 
 def build_server(
@@ -31,6 +36,7 @@ def build_server(
         lifespan="off",
         access_log=log_level in ("debug", "trace"),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return uvicorn.Server(config)
 
