@@ -97,16 +97,16 @@ def test_calls_fail_unavailable_and_recover(
     for worker in workers:
         worker.start()
     with grpc.insecure_channel(server.target) as channel:
-        time.sleep(1)
+        wait_until(lambda: codes["OK"] >= 5, 30, "checkouts to succeed before the cut")
         proxy.cut()
         wait_until(lambda: not serving(channel), 10, "health to report NOT_SERVING")
         assert serving(channel, "")  # liveness: no reason to restart the process
-        time.sleep(1)
+        wait_until(lambda: codes["UNAVAILABLE"] >= 4, 30, "checkouts to fail UNAVAILABLE")
         down = Counter(codes)
         proxy.restore()
         wait_until(lambda: serving(channel), 15, "health to report SERVING again")
         ok_before = codes["OK"]
-        time.sleep(1.5)
+        wait_until(lambda: codes["OK"] >= ok_before + 5, 30, "checkouts to succeed again")
     stop.set()
     for worker in workers:
         worker.join(10)
