@@ -7,7 +7,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from billing_server.domain.plans import Catalog, Plan, PlanPrice, StatusPolicy
+from billing_server.domain.plans import (
+    DEFAULT_MAX_TRIAL_DAYS,
+    Catalog,
+    Plan,
+    PlanPrice,
+    StatusPolicy,
+)
 from billing_server.domain.subscriptions import SubscriptionStatus
 
 
@@ -30,7 +36,12 @@ def parse_catalog(data: dict[str, Any]) -> Catalog:
     plans = [_plan(entry) for entry in data.get("plans", [])]
     if not plans:
         raise ValueError("no [[plans]] defined")
-    return Catalog(plans=plans, policy=_policy(data.get("policy", {})))
+    policy = data.get("policy", {})
+    return Catalog(
+        plans=plans,
+        policy=_policy(policy),
+        max_trial_days=_days(policy, "max_trial_days", DEFAULT_MAX_TRIAL_DAYS, "policy"),
+    )
 
 
 def _plan(entry: dict[str, Any]) -> Plan:
@@ -65,7 +76,15 @@ def _plan(entry: dict[str, Any]) -> Plan:
         )
         if price is not None
         else None,
+        trial_days=_days(entry, "trial_days", 0, f"plan {name!r}"),
     )
+
+
+def _days(entry: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = entry.get(key, default)
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{where}: {key} must be a whole number of days >= 0")
+    return value
 
 
 def _policy(entry: dict[str, Any]) -> StatusPolicy:

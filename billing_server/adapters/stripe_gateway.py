@@ -16,7 +16,7 @@ from stripe.params import (
     SubscriptionListParams,
     SubscriptionUpdateParams,
 )
-from stripe.params.checkout import SessionCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
 from billing_server.adapters import stripe_objects
 from billing_server.adapters.stripe_calls import StripeCalls
@@ -107,6 +107,10 @@ class StripeGateway(AbstractStripeGateway):
         self, checkout: NewCheckout, idempotency_key: str
     ) -> CheckoutSession:
         metadata = {"account_id": checkout.account_id, "plan": checkout.plan}
+        # Copied onto the subscription, so that its webhooks name the account.
+        subscription: SessionCreateParamsSubscriptionData = {"metadata": metadata}
+        if checkout.trial_days:
+            subscription["trial_period_days"] = checkout.trial_days
         params: SessionCreateParams = {
             "mode": "subscription",
             "customer": checkout.customer_id,
@@ -115,8 +119,7 @@ class StripeGateway(AbstractStripeGateway):
             "success_url": checkout.success_url,
             "cancel_url": checkout.cancel_url,
             "metadata": metadata,
-            # Copied onto the subscription, so that its webhooks name the account.
-            "subscription_data": {"metadata": metadata},
+            "subscription_data": subscription,
         }
         session = self._call(
             "create checkout session",

@@ -46,6 +46,8 @@ class NewCheckout:
     plan: str
     success_url: str
     cancel_url: str
+    # Free days before the first charge; 0 for none.
+    trial_days: int = 0
 
 
 class AbstractStripeGateway(abc.ABC):

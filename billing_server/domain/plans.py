@@ -6,8 +6,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from billing_server.domain.errors import feature_not_found, plan_not_found
+from billing_server.domain.errors import InvalidArgument, feature_not_found, plan_not_found
 from billing_server.domain.subscriptions import SubscriptionStatus
+
+# Stripe refuses a longer trial_period_days.
+STRIPE_MAX_TRIAL_DAYS = 730
+DEFAULT_MAX_TRIAL_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Plan:
     price_lookup_key: str | None = None
     price_id: str | None = None
     price: PlanPrice | None = None
+    # Free days a new subscription starts with (Stripe's trial), 0 for none.
+    trial_days: int = 0
 
     @property
     def purchasable(self) -> bool:
@@ -56,6 +62,8 @@ class StatusPolicy:
 class Catalog:
     plans: Sequence[Plan]
     policy: StatusPolicy = field(default_factory=StatusPolicy)
+    # The longest trial a checkout may ask for instead of its plan's own.
+    max_trial_days: int = DEFAULT_MAX_TRIAL_DAYS
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.plans]
@@ -64,7 +72,27 @@ class Catalog:
         ranks = [p.rank for p in self.plans]
         if len(set(ranks)) != len(ranks):
             raise ValueError("plan ranks must be unique")
+        if not 0 <= self.max_trial_days <= STRIPE_MAX_TRIAL_DAYS:
+            raise ValueError(f"max_trial_days must be between 0 and {STRIPE_MAX_TRIAL_DAYS}")
+        for plan in self.plans:
+            if not 0 <= plan.trial_days <= STRIPE_MAX_TRIAL_DAYS:
+                raise ValueError(
+                    f"plan {plan.name!r}: trial_days must be between 0 and {STRIPE_MAX_TRIAL_DAYS}"
+                )
         object.__setattr__(self, "plans", tuple(sorted(self.plans, key=lambda p: p.rank)))
+
+    def trial_days(self, plan: Plan, requested: int | None) -> int:
+        """The trial a checkout of `plan` starts: the plan's own, or the one
+        asked for (0 for none) when it is within the catalogue's maximum."""
+        if requested is None:
+            return plan.trial_days
+        if not 0 <= requested <= self.max_trial_days:
+            raise InvalidArgument(
+                f"trial_days must be between 0 and {self.max_trial_days}",
+                reason="TRIAL_TOO_LONG",
+                field="trial_days",
+            )
+        return requested
 
     def get(self, name: str) -> Plan | None:
         return next((p for p in self.plans if p.name == name), None)

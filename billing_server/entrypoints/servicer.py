@@ -84,6 +84,7 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
                 else None,
                 idempotency_key=request.idempotency_key or None,
                 actor=actor,
+                trial_days=request.trial_days if request.HasField("trial_days") else None,
                 done=done,
             )
 

@@ -21,11 +21,13 @@ def create_checkout(
     customer_email: str | None,
     idempotency_key: str | None,
     actor: str,
+    trial_days: int | None = None,
     done: Completion[CheckoutSession] | None = None,
 ) -> CheckoutSession:
     validation.account_id(account_id)
     plan = deps.catalog.require(validation.name(plan_name, "plan"))
     email = validation.email(customer_email)
+    trial = deps.catalog.trial_days(plan, trial_days)
     if not plan.purchasable:
         raise FailedPrecondition(
             f"plan {plan.name!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
@@ -54,6 +56,7 @@ def create_checkout(
             plan=plan.name,
             success_url=deps.urls.success,
             cancel_url=deps.urls.cancel,
+            trial_days=trial,
         ),
         idempotency_key=stripe_key(actor, "checkout", account_id, idempotency_key),
     )
@@ -66,7 +69,7 @@ def create_checkout(
                 account_id=account_id,
                 outcome="ok",
                 idempotency_key=idempotency_key,
-                detail={"plan": plan.name, "session_id": session.id},
+                detail={"plan": plan.name, "session_id": session.id, "trial_days": str(trial)},
             )
         )
         if done is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 import pytest
@@ -227,6 +228,7 @@ def test_a_reused_key_with_another_request_is_refused(
             for email in ("nope", "jane\x00@example.com", "a@b", "<script>@x.com")
         ),
         ({"plan": "free"}, grpc.StatusCode.FAILED_PRECONDITION, "PLAN_NOT_PURCHASABLE"),
+        ({"plan": "pro", "trial_days": 31}, grpc.StatusCode.INVALID_ARGUMENT, "TRIAL_TOO_LONG"),
     ],
 )
 def test_bad_checkout_input_is_refused_and_writes_nothing(
@@ -234,7 +236,7 @@ def test_bad_checkout_input_is_refused_and_writes_nothing(
     emulator: Emulator,
     billing_server: BillingServer,
     account_id: str,
-    request_fields: dict[str, str],
+    request_fields: dict[str, Any],
     code: grpc.StatusCode,
     reason: str,
 ) -> None:

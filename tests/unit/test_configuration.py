@@ -15,6 +15,7 @@ from billing_server.config import (
     Settings,
     available_cpus,
 )
+from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.subscriptions import SubscriptionStatus
 
 pytestmark = pytest.mark.unit
@@ -67,6 +68,22 @@ def test_a_catalogue_policy_overrides_the_defaults() -> None:
     assert catalog.policy.grace_period.days == 3
 
 
+def test_a_checkout_starts_the_plans_trial_or_one_within_the_maximum() -> None:
+    catalog = parse_catalog(
+        {
+            "policy": {"max_trial_days": 30},
+            "plans": [{"name": "pro", "rank": 1, "price_lookup_key": "pro", "trial_days": 14}],
+        }
+    )
+    pro = catalog.require("pro")
+    assert catalog.trial_days(pro, None) == 14
+    assert catalog.trial_days(pro, 0) == 0
+    assert catalog.trial_days(pro, 30) == 30
+    with pytest.raises(InvalidArgument) as refused:
+        catalog.trial_days(pro, 31)
+    assert (refused.value.reason, refused.value.field) == ("TRIAL_TOO_LONG", "trial_days")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -75,6 +92,9 @@ def test_a_catalogue_policy_overrides_the_defaults() -> None:
         ('[[plans]]\nname = "a"\nrank = 1\nprice_id = "p"\nprice_lookup_key = "k"\n', "not both"),
         ('[[plans]]\nname = "a"\nrank = 1\nfeatures = [""]\n', "features"),
         ('[policy]\nallowed_statuses = ["happy"]\n[[plans]]\nname = "a"\nrank = 1\n', "happy"),
+        ('[[plans]]\nname = "a"\nrank = 1\ntrial_days = -1\n', "trial_days"),
+        ('[[plans]]\nname = "a"\nrank = 1\ntrial_days = 731\n', "trial_days"),
+        ('[policy]\nmax_trial_days = "a week"\n[[plans]]\nname = "a"\nrank = 1\n', "max_trial"),
         ("not toml [", "cannot read"),
     ],
 )

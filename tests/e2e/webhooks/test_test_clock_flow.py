@@ -1,6 +1,6 @@
 """Time passing in Stripe, with a test clock, followed by the service through
-its webhooks alone: a renewal, a failed renewal dunned to its end, and a
-cancellation scheduled for a date. Each test has a clock of its own, so that
+its webhooks alone: a renewal, a failed renewal dunned to its end, a
+cancellation scheduled for a date, and trials that end. Each test has a clock of its own, so that
 advancing it moves only that test's subscription."""
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ class ClockedAccount:
     """An account that bought `pro` through checkout, with its Stripe
     customer on a test clock that starts at the emulator's now."""
 
-    def __init__(self, stack: WebhookStack, account_id: str) -> None:
+    def __init__(self, stack: WebhookStack, account_id: str, trial_days: int | None = None) -> None:
         self.stack, self.account_id = stack, account_id
         self.stripe = stripe_client(stack)
         self.clock = self.stripe.v1.test_helpers.test_clocks.create(
             params={"frozen_time": stack.control.now(), "name": account_id}
         )
-        session = stack.stub().CreateCheckout(
-            billing_pb2.CreateCheckoutRequest(account_id=account_id, plan="pro"), timeout=10
-        )
+        request = billing_pb2.CreateCheckoutRequest(account_id=account_id, plan="pro")
+        if trial_days is not None:
+            request.trial_days = trial_days
+        session = stack.stub().CreateCheckout(request, timeout=10)
         customer = self.stripe.v1.checkout.sessions.retrieve(session.session_id).customer
         assert isinstance(customer, str)
         self.customer_id = customer
@@ -118,3 +119,35 @@ def test_cancel_at_ends_the_subscription_when_the_clock_passes_it(
     answer = clocked.check()
     assert not answer.allowed
     assert answer.denial_reason == billing_pb2.DENIAL_REASON_SUBSCRIPTION_CANCELED
+
+
+def test_a_trial_entitles_until_its_end_and_then_bills(calm: WebhookStack, account_id: str) -> None:
+    trialing = ClockedAccount(calm, account_id, trial_days=7)
+    trial_end = trialing.period_end()
+    assert trial_end == int(trialing.clock.frozen_time) + days(7)
+    during = trialing.check()
+
+    trialing.advance_to(trial_end + 60)
+    after = trialing.check()
+
+    assert during.allowed
+    assert during.status == billing_pb2.SUBSCRIPTION_STATUS_TRIALING
+    assert after.allowed
+    assert after.status == billing_pb2.SUBSCRIPTION_STATUS_ACTIVE
+    assert trialing.served_period_end() == trialing.period_end() > trial_end
+
+
+def test_a_trial_whose_first_payment_fails_goes_past_due(
+    calm: WebhookStack, account_id: str
+) -> None:
+    trialing = ClockedAccount(calm, account_id, trial_days=3)
+    trialing.stripe.v1.customers.update(
+        trialing.customer_id,
+        params={"invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}},
+    )
+
+    trialing.advance_to(trialing.period_end() + 60)
+
+    answer = trialing.check()
+    assert answer.status == billing_pb2.SUBSCRIPTION_STATUS_PAST_DUE
+    assert answer.allowed  # within the grace period

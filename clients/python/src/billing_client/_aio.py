@@ -222,10 +222,11 @@ class AsyncBillingClient:
         *,
         customer_email: str | None = None,
         idempotency_key: str | None = None,
+        trial_days: int | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
         request = _convert.create_checkout_request(
-            account_id, plan, customer_email, idempotency_key
+            account_id, plan, customer_email, idempotency_key, trial_days
         )
         return _convert.checkout_session(await self._call("CreateCheckout", request, timeout))
 

@@ -264,15 +264,18 @@ class BillingClient:
         *,
         customer_email: str | None = None,
         idempotency_key: str | None = None,
+        trial_days: int | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
         """Starts a Stripe Checkout Session; send the customer to ``.url``.
 
         Without ``idempotency_key`` one is generated for this call (and reused
         by its retries); give your own to make a repeated logical request
-        (say, a resubmitted form) return the first session."""
+        (say, a resubmitted form) return the first session. ``trial_days``
+        replaces the plan's own trial (0: none), up to the catalogue's
+        ``max_trial_days``."""
         request = _convert.create_checkout_request(
-            account_id, plan, customer_email, idempotency_key
+            account_id, plan, customer_email, idempotency_key, trial_days
         )
         return _convert.checkout_session(self._call("CreateCheckout", request, timeout))
 

@@ -201,13 +201,19 @@ def idempotency_key(given: str | None) -> str:
 
 
 def create_checkout_request(
-    account_id: str, plan: str, customer_email: str | None, key: str | None
+    account_id: str,
+    plan: str,
+    customer_email: str | None,
+    key: str | None,
+    trial_days: int | None = None,
 ) -> billing_pb2.CreateCheckoutRequest:
     request = billing_pb2.CreateCheckoutRequest(
         account_id=account_id, plan=plan, idempotency_key=idempotency_key(key)
     )
     if customer_email is not None:
         request.customer_email = customer_email
+    if trial_days is not None:
+        request.trial_days = trial_days
     return request
 
 

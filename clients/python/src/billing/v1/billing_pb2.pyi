@@ -587,12 +587,18 @@ class CreateCheckoutRequest(_message.Message):
     PLAN_FIELD_NUMBER: _builtins.int
     CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    TRIAL_DAYS_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     plan: _builtins.str
     customer_email: _builtins.str
     """Prefills the Stripe customer's email the first time."""
     idempotency_key: _builtins.str
     """Same key and same request: the first response again, no second session."""
+    trial_days: _builtins.int
+    """Free days before the first charge. Unset: the plan's own `trial_days`
+    from the catalogue; 0: no trial. More than the catalogue's
+    `max_trial_days` is INVALID_ARGUMENT (TRIAL_TOO_LONG).
+    """
     def __init__(
         self,
         *,
@@ -600,14 +606,20 @@ class CreateCheckoutRequest(_message.Message):
         plan: _builtins.str = ...,
         customer_email: _builtins.str | None = ...,
         idempotency_key: _builtins.str = ...,
+        trial_days: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_customer_email", b"_customer_email", "customer_email", b"customer_email"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_customer_email", b"_customer_email", "_trial_days", b"_trial_days", "customer_email", b"customer_email", "trial_days", b"trial_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_customer_email", b"_customer_email", "account_id", b"account_id", "customer_email", b"customer_email", "idempotency_key", b"idempotency_key", "plan", b"plan"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_customer_email", b"_customer_email", "_trial_days", b"_trial_days", "account_id", b"account_id", "customer_email", b"customer_email", "idempotency_key", b"idempotency_key", "plan", b"plan", "trial_days", b"trial_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__customer_email: _TypeAlias = _typing.Literal["customer_email"]  # noqa: Y015
     _WhichOneofArgType__customer_email: _TypeAlias = _typing.Literal["_customer_email", b"_customer_email"]  # noqa: Y015
+    _WhichOneofReturnType__trial_days: _TypeAlias = _typing.Literal["trial_days"]  # noqa: Y015
+    _WhichOneofArgType__trial_days: _TypeAlias = _typing.Literal["_trial_days", b"_trial_days"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__customer_email) -> _WhichOneofReturnType__customer_email | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__trial_days) -> _WhichOneofReturnType__trial_days | None: ...
 
 Global___CreateCheckoutRequest: _TypeAlias = CreateCheckoutRequest  # noqa: Y015
 
