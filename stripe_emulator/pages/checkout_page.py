@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stripe_emulator.errors import StripeError
 from stripe_emulator.jsontypes import JSON
 from stripe_emulator.pages import wording
 from stripe_emulator.pages.cards import read_card
@@ -82,7 +83,10 @@ def _pay(state: EmulatorState, session_id: str, card_number: str) -> Response:
     if card.payment_method is None:
         # 402, as Stripe answers a declined card; the session stays open.
         return _form(state, session, error=card.decline or "", typed=card_number, status=402)
-    checkout.complete(state, session, card.payment_method)
+    try:
+        checkout.complete(state, session, card.payment_method)
+    except StripeError as error:
+        return _form(state, session, error=error.message, typed=card_number, status=error.status)
     target = safe_url(session["success_url"])
     if target is None:
         return page("Payment complete", fill(_GONE, message="Thanks: the payment went through."))
