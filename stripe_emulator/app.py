@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from stripe_emulator.control import control_routes
+from stripe_emulator.pages import page_routes
 from stripe_emulator.pipeline import api_route, unrecognized_route
 from stripe_emulator.resources import all_endpoints
 from stripe_emulator.state import EmulatorState
@@ -21,6 +22,7 @@ def create_app(
         state.configure_webhooks(webhooks)
     routes = [api_route(state, endpoint) for endpoint in all_endpoints()]
     routes += control_routes(state)
+    routes += page_routes(state)
     # Last, so that known paths called with the wrong method still get
     # Stripe's "Unrecognized request URL" answer rather than a bare 405.
     routes.append(unrecognized_route(state))

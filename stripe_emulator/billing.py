@@ -79,6 +79,7 @@ def start_subscription(
     subscription_id: str | None = None,
     cancel_at: int | None = None,
     cancel_at_period_end: bool = False,
+    default_payment_method: str | None = None,
 ) -> JSON:
     """Create a subscription whose first invoice is paid at once, at the
     time of the customer's test clock if it is on one."""
@@ -93,6 +94,7 @@ def start_subscription(
             subscription_id=subscription_id,
             cancel_at=cancel_at,
             cancel_at_period_end=cancel_at_period_end,
+            default_payment_method=default_payment_method,
         )
 
 
@@ -107,6 +109,7 @@ def _start(
     subscription_id: str | None,
     cancel_at: int | None,
     cancel_at_period_end: bool,
+    default_payment_method: str | None,
 ) -> JSON:
     now = state.clock.now()
     sub_id = subscription_id or new_id("sub_")
@@ -138,6 +141,7 @@ def _start(
     )
     sub[CYCLE] = -1 if trial else 0
     sub["test_clock"] = customer["test_clock"]
+    sub["default_payment_method"] = default_payment_method
     if cancel_at_period_end or cancel_at is not None:
         schedule_cancellation(sub, cancel_at, at_period_end=cancel_at_period_end, now=now)
     invoice_id = new_id("in_")

@@ -16,7 +16,15 @@ from stripe_emulator.params import validate
 from stripe_emulator.resources import subscriptions
 from stripe_emulator.state import EmulatorState
 
-CHANGES = ("price", "quantity", "cancel_at_period_end", "metadata", "proration_behavior", "status")
+CHANGES = (
+    "price",
+    "quantity",
+    "cancel_at_period_end",
+    "metadata",
+    "proration_behavior",
+    "default_payment_method",
+    "status",
+)
 STATUSES = ("active", "trialing", "past_due", "unpaid", "paused", "incomplete", "canceled")
 
 
@@ -71,6 +79,8 @@ def _as_update_params(sub: JSON, changes: JSON) -> dict[str, Any]:
         tree["metadata"] = metadata
     if "proration_behavior" in changes:
         tree["proration_behavior"] = _string(changes, "proration_behavior")
+    if "default_payment_method" in changes:
+        tree["default_payment_method"] = _string(changes, "default_payment_method")
     return tree
 
 

@@ -120,3 +120,22 @@ def customer_details(email: str | None, name: str | None) -> JSON:
         "tax_exempt": "none",
         "tax_ids": [],
     }
+
+
+def line_item(item_id: str, price_obj: JSON, quantity: int, description: str) -> JSON:
+    """One `item` of a checkout session's line items (not an invoice's `line_item`)."""
+    amount = price_obj["unit_amount"] * quantity
+    return {
+        "id": item_id,
+        "object": "item",
+        "adjustable_quantity": None,
+        "amount_discount": 0,
+        "amount_subtotal": amount,
+        "amount_tax": 0,
+        "amount_total": amount,
+        "currency": price_obj["currency"],
+        "description": description,
+        "metadata": {},
+        "price": price_obj,
+        "quantity": quantity,
+    }

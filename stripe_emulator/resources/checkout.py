@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+
 from stripe_emulator import billing
 from stripe_emulator.call import Call, Endpoint
 from stripe_emulator.errors import StripeError
 from stripe_emulator.events import AUTOMATIC
 from stripe_emulator.jsontypes import JSON
-from stripe_emulator.objects.checkout import HOSTED, UI_MODES, checkout_session, customer_details
+from stripe_emulator.objects.checkout import (
+    HOSTED,
+    UI_MODES,
+    checkout_session,
+    customer_details,
+    line_item,
+)
 from stripe_emulator.objects.customer import customer
 from stripe_emulator.pagination import in_range, paginate
 from stripe_emulator.params import (
@@ -60,6 +68,7 @@ LIST = list_params(
 
 # Emulator-private session fields: what to bill once the customer pays.
 LINES = "_line_items"
+LINE_ITEM_IDS = "_line_item_ids"
 TRIAL_DAYS = "_trial_period_days"
 SUBSCRIPTION_METADATA = "_subscription_metadata"
 
@@ -116,6 +125,7 @@ def create(call: Call) -> JSON:
     if p.string("customer_creation"):
         session["customer_creation"] = p.string("customer_creation")
     session[LINES] = [(o["id"], q) for o, q in lines]
+    session[LINE_ITEM_IDS] = [new_id("li_") for _ in lines]
     session[TRIAL_DAYS] = trial_days
     session[SUBSCRIPTION_METADATA] = dict(subscription_data.raw().get("metadata") or {})
     return call.store.insert(session)
@@ -203,8 +213,10 @@ def list_sessions(call: Call) -> JSON:
     return paginate(call.store.newest_first("checkout.session"), p, "/v1/checkout/sessions", keep)
 
 
-def complete(state: EmulatorState, session: JSON) -> JSON:
-    """Act out the customer paying on the hosted page (Stripe's side of it)."""
+def complete(state: EmulatorState, session: JSON, payment_method: str | None = None) -> JSON:
+    """Act out the customer paying on the hosted page (Stripe's side of it),
+    with `payment_method` (a test payment method id) when one was given: it
+    becomes the subscription's, and so decides how renewals go."""
     if expire_if_due(state, session)["status"] != "open":
         raise StripeError(
             f"Checkout Session {session['id']} has status {session['status']!r}; "
@@ -247,8 +259,27 @@ def complete(state: EmulatorState, session: JSON) -> JSON:
             metadata=dict(session[SUBSCRIPTION_METADATA]),
             trial_days=session[TRIAL_DAYS],
             subscription_id=sub_id,
+            default_payment_method=payment_method,
         )
     return session
+
+
+def line_items(state: EmulatorState, session: JSON) -> list[JSON]:
+    """The session's line items, with their prices as they are now."""
+    items = []
+    for item_id, (price_id, quantity) in zip(session[LINE_ITEM_IDS], session[LINES], strict=True):
+        price_obj = state.store.require("price", price_id)
+        product = state.store.get("product", price_obj["product"])
+        description = product["name"] if product else price_obj["product"]
+        items.append(line_item(item_id, copy.deepcopy(price_obj), quantity, description))
+    return items
+
+
+def list_line_items(call: Call) -> JSON:
+    session = call.store.require("checkout.session", call.id)
+    return paginate(
+        line_items(call.state, session), call.params, f"/v1/checkout/sessions/{call.id}/line_items"
+    )
 
 
 ENDPOINTS = [
@@ -256,4 +287,5 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/checkout/sessions", LIST, list_sessions),
     Endpoint("GET", "/v1/checkout/sessions/{id}", obj(), retrieve),
     Endpoint("POST", "/v1/checkout/sessions/{id}/expire", obj(), expire),
+    Endpoint("GET", "/v1/checkout/sessions/{id}/line_items", list_params(), list_line_items),
 ]

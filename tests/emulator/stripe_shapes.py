@@ -45,6 +45,8 @@ SENT_ONLY_SOMETIMES = {
     "event.account",
     "invoice.confirmation_secret",
     "invoice.payments",
+    "item.discounts",
+    "item.taxes",
     "plan.tiers",
     "price.currency_options",
     "price.tiers",

@@ -240,3 +240,25 @@ def test_session_expires_when_the_clock_passes_expires_at(
     control.advance_clock(24 * 60 * 60)
 
     assert client.v1.checkout.sessions.retrieve(session.id).status == "expired"
+
+
+def test_line_items_list_the_sessions_prices_with_their_amounts(
+    client: stripe.StripeClient, monthly_price: stripe.Price, unique: str
+) -> None:
+    session = _subscription_session(client, monthly_price)
+
+    items = client.v1.checkout.sessions.line_items.list(session.id)
+    again = client.v1.checkout.sessions.line_items.list(session.id)
+
+    assert [(i.object, i.price and i.price.id, i.quantity) for i in items.data] == [
+        ("item", monthly_price.id, 1)
+    ]
+    item = items.data[0]
+    assert item.id.startswith("li_")
+    assert item.id == again.data[0].id
+    assert (item.amount_subtotal, item.amount_total, item.currency) == (1000, 1000, "usd")
+    assert item.description == f"Pro {unique}"
+    assert items.url == f"/v1/checkout/sessions/{session.id}/line_items"
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.checkout.sessions.line_items.list("cs_test_nosuchsession")
+    assert missing.value.http_status == 404

@@ -35,6 +35,7 @@ SERVED_TYPES = {
     "customer",
     "event",
     "invoice",
+    "item",
     "line_item",
     "plan",
     "price",
@@ -147,6 +148,7 @@ def _walk(client: stripe.StripeClient, control: EmulatorControl) -> None:
             "subscription_data": {"metadata": {"account_id": "acct_tour"}},
         }
     )
+    client.v1.checkout.sessions.line_items.list(session.id)
     control.complete_checkout(session.id)
     paid = client.v1.checkout.sessions.retrieve(
         session.id, params={"expand": ["subscription.latest_invoice"]}

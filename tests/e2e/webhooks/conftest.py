@@ -33,6 +33,7 @@ from tests.e2e.conftest import (
     token,
 )
 from tests.e2e.services import BearerToken, Process, free_port, run_script, wait_until
+from tests.e2e.webhooks.front_end import run_front_end
 
 
 @dataclass
@@ -43,6 +44,8 @@ class WebhookStack:
     server: BillingServer
     gateway: Gateway
     logs: Path
+    # Where Stripe sends the customer back to (see `front_end.py`).
+    front_end: str
     _channels: list[grpc.Channel] = field(default_factory=list)
 
     def stub(self) -> billing_pb2_grpc.BillingServiceStub:
@@ -95,7 +98,13 @@ def stack_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 
 @pytest.fixture(scope="package")
-def stack(stack_database_url: str, e2e_logs: Path) -> Iterator[WebhookStack]:
+def front_end() -> Iterator[str]:
+    with run_front_end() as url:
+        yield url
+
+
+@pytest.fixture(scope="package")
+def stack(stack_database_url: str, e2e_logs: Path, front_end: str) -> Iterator[WebhookStack]:
     secret = f"whsec_e2e_{secrets.token_hex(12)}"
     emulator_port, gateway_port = free_port(), free_port()
     emulator_process = Process(
@@ -131,11 +140,14 @@ def stack(stack_database_url: str, e2e_logs: Path) -> Iterator[WebhookStack]:
         env = {
             **server_env(stack_database_url, emulator, free_port()),
             "STRIPE_WEBHOOK_SECRET": secret,
+            "PAYMENTSVC_SUCCESS_URL": f"{front_end}/billing/done",
+            "PAYMENTSVC_CANCEL_URL": f"{front_end}/billing/cancel",
+            "PAYMENTSVC_RETURN_URL": f"{front_end}/account",
         }
         assert run_script(["billing-admin", "catalog", "sync"], env).returncode == 0
         server = start_server(env, e2e_logs)
         gateway = start_gateway(gateway_env(server.target, gateway_port, (secret,)), e2e_logs)
-        running = WebhookStack(emulator, control, secret, server, gateway, e2e_logs)
+        running = WebhookStack(emulator, control, secret, server, gateway, e2e_logs, front_end)
         yield running
         running.close()
         server = running.server
