@@ -8,8 +8,12 @@ tests without a billing server::
     fake.set_plan("acct_1", "pro")
     configure(client=fake, async_client=fake.aio)
 
-Its catalogue mirrors the service's default one (free, pro, enterprise);
-pass ``plans=`` for another. ``set_unavailable()`` simulates an outage so
+Its catalogue is the service's default one (a copy of the server's
+``plans.toml`` ships with this package), with the same status rules: a
+past_due subscription keeps its plan for the catalogue's grace period
+(``grace_period_days``, 7 by default) from ``past_due_since``. Pass
+``plans=``/``grace_period=`` for others, or ``FakeBillingClient.from_catalog``
+with the plans file the service runs with. ``set_unavailable()`` simulates an outage so
 that failure policies can be tested; fallbacks are counted in ``stats`` as
 with the real client. ``watch_entitlements()`` returns a handle that is
 always connected and does nothing: the fake's answers are never stale.
@@ -21,8 +25,9 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -30,6 +35,7 @@ from billing_client._aio_watch import AsyncEntitlementWatch
 from billing_client._cache import PlanCache
 from billing_client._convert import requirement
 from billing_client._errors import FailedPrecondition, NotFound, Unavailable
+from billing_client._fake_catalog import DEFAULT_GRACE_PERIOD, FakeCatalog, load_catalog
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
 from billing_client._stats import CacheStats
 from billing_client._types import (
@@ -50,22 +56,27 @@ from billing_client._watch import (
     EntitlementWatch,
 )
 
-__all__ = ["DEFAULT_PLANS", "FakeAsyncBillingClient", "FakeBillingClient"]
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "DEFAULT_PLANS",
+    "FakeAsyncBillingClient",
+    "FakeBillingClient",
+]
 
-DEFAULT_PLANS: tuple[Plan, ...] = (
-    Plan("free", "Free", 0, ("projects",), purchasable=False),
-    Plan("pro", "Pro", 10, ("projects", "exports", "api_access"), purchasable=True),
-    Plan(
-        "enterprise",
-        "Enterprise",
-        20,
-        ("projects", "exports", "api_access", "sso", "audit_export"),
-        purchasable=True,
-    ),
-)
-
-_ENTITLING = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE}
+_DEFAULT_CATALOG = load_catalog()
+DEFAULT_PLANS: tuple[Plan, ...] = _DEFAULT_CATALOG.plans
 _PERIOD = timedelta(days=30)
+_TERMINAL = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Standing:
+    subscription: Subscription | None
+    plan: Plan | None
+    features: tuple[str, ...]
+    lapse: DenialReason | None
+    valid_until: datetime | None = None
+    grace_period_end: datetime | None = None
 
 
 @dataclasses.dataclass
@@ -110,9 +121,24 @@ class FakeBillingClient:
     """An in-memory ``BillingClient`` (same methods, same errors)."""
 
     def __init__(
-        self, plans: tuple[Plan, ...] = DEFAULT_PLANS, *, clock: Callable[[], float] = time.time
+        self,
+        plans: tuple[Plan, ...] = DEFAULT_PLANS,
+        *,
+        clock: Callable[[], float] = time.time,
+        grace_period: timedelta = _DEFAULT_CATALOG.grace_period,
+        limits: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.plans = tuple(sorted(plans, key=lambda p: p.rank))
+        self.grace_period = grace_period
+        # The default catalogue's limits unless other plans are given.
+        given = (
+            limits
+            if limits is not None
+            else (_DEFAULT_CATALOG.limits if plans is DEFAULT_PLANS else {})
+        )
+        self._limits = {name: dict(values) for name, values in given.items()}
+        self._allowed = _DEFAULT_CATALOG.allowed
+        self._grace = _DEFAULT_CATALOG.grace
         # TTL 0: every check sees the latest set_plan, yet the last answers are
         # kept so that a serve_stale policy behaves as with the real client
         # (``clock`` lets a test age them).
@@ -125,6 +151,20 @@ class FakeBillingClient:
         self._lock = threading.Lock()
         self.watcher: EntitlementWatch | None = None
 
+    @classmethod
+    def from_catalog(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Self:
+        """A fake answering from the plans file at ``path``, as the service
+        does when ``PAYMENTSVC_PLANS_FILE`` names it."""
+        return cls._of(load_catalog(path), clock)
+
+    @classmethod
+    def _of(cls, catalog: FakeCatalog, clock: Callable[[], float]) -> Self:
+        fake = cls(
+            catalog.plans, clock=clock, grace_period=catalog.grace_period, limits=catalog.limits
+        )
+        fake._allowed, fake._grace = catalog.allowed, catalog.grace
+        return fake
+
     # Arranging state -------------------------------------------------------
 
     def set_plan(
@@ -135,11 +175,16 @@ class FakeBillingClient:
         features: tuple[str, ...] | list[str] | None = None,
         status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
         current_period_end: datetime | None = None,
+        past_due_since: datetime | None = None,
+        cancel_at_period_end: bool = False,
     ) -> Subscription:
         """Gives the account a subscription to ``plan`` (``features`` replaces
-        the plan's feature list for this account)."""
+        the plan's feature list for this account). A past_due subscription's
+        grace runs from ``past_due_since`` (default: now)."""
         self._plan(plan)
         now = datetime.now(UTC)
+        if status is SubscriptionStatus.PAST_DUE and past_due_since is None:
+            past_due_since = now
         with self._lock:
             previous = self._accounts.get(account_id)
             version = previous.subscription.state_version + 1 if previous else 1
@@ -151,9 +196,9 @@ class FakeBillingClient:
                 stripe_subscription_id=f"sub_fake_{next(self._ids)}",
                 current_period_start=now,
                 current_period_end=current_period_end or now + _PERIOD,
-                cancel_at_period_end=False,
+                cancel_at_period_end=cancel_at_period_end,
                 canceled_at=now if status is SubscriptionStatus.CANCELED else None,
-                past_due_since=now if status is SubscriptionStatus.PAST_DUE else None,
+                past_due_since=past_due_since if status is SubscriptionStatus.PAST_DUE else None,
                 state_version=version,
                 state_updated_at=now,
             )
@@ -257,35 +302,55 @@ class FakeBillingClient:
 
         return resolve(self.cache, (account_id, kind, name), fetch, on_unavailable)
 
-    def _standing(
-        self, account_id: str
-    ) -> tuple[Subscription | None, Plan | None, tuple[str, ...], DenialReason | None]:
-        """The account's subscription, the plan and features it entitles to,
-        and why the subscription gives nothing (None when it does)."""
+    def _standing(self, account_id: str) -> _Standing:
+        """The account's subscription, the plan and features it entitles to
+        now, and why the subscription gives nothing (the server's rules)."""
         free = next((p for p in self.plans if not p.purchasable), None)
         with self._lock:
             account = self._accounts.get(account_id)
-        sub = account.subscription if account else None
-        entitled = sub is not None and sub.status in _ENTITLING
-        current = self._plan(sub.plan) if sub is not None and entitled else free
-        features = (account.features if account else None) or (current.features if current else ())
-        lapse: DenialReason | None = None
-        if sub is None:
-            lapse = DenialReason.NO_SUBSCRIPTION
-        elif sub.status is SubscriptionStatus.CANCELED:
-            lapse = DenialReason.SUBSCRIPTION_CANCELED
-        elif not entitled:
-            lapse = DenialReason.SUBSCRIPTION_INACTIVE
-        return sub, current, tuple(features), lapse
+        if account is None:
+            return _Standing(
+                None, free, free.features if free else (), DenialReason.NO_SUBSCRIPTION
+            )
+        sub = account.subscription
+        now = datetime.now(UTC)
+
+        def entitled(valid_until: datetime | None, grace_end: datetime | None) -> _Standing:
+            current = self._plan(sub.plan)
+            return _Standing(
+                sub, current, account.features or current.features, None, valid_until, grace_end
+            )
+
+        def lapsed(reason: DenialReason, grace_end: datetime | None = None) -> _Standing:
+            return _Standing(sub, free, free.features if free else (), reason, None, grace_end)
+
+        # A subscription set to cancel at the period's end keeps its plan
+        # only until then.
+        ends_at = sub.current_period_end if sub.cancel_at_period_end else None
+        if ends_at is not None and now >= ends_at:
+            return lapsed(DenialReason.SUBSCRIPTION_CANCELED)
+        if sub.status in self._allowed:
+            return entitled(ends_at, None)
+        if sub.status in self._grace:
+            anchor = sub.past_due_since or sub.current_period_start or now
+            grace_end = anchor + self.grace_period
+            if now < grace_end:
+                return entitled(min(grace_end, ends_at) if ends_at else grace_end, grace_end)
+            return lapsed(DenialReason.PAYMENT_OVERDUE, grace_end)
+        if sub.status is SubscriptionStatus.CANCELED:
+            return lapsed(DenialReason.SUBSCRIPTION_CANCELED)
+        return lapsed(DenialReason.SUBSCRIPTION_INACTIVE)
 
     def _answer(self, account_id: str, kind: str, name: str) -> PlanCheck:
-        sub, current, features, lapse = self._standing(account_id)
+        standing = self._standing(account_id)
+        sub, current, features = standing.subscription, standing.plan, standing.features
         if kind == "plan":
             needed = self._plan(name)
             allowed = current is not None and current.rank >= needed.rank
             required = needed.name
         else:
             having = [p for p in self.plans if name in p.features]
+            # A feature only ``set_plan(features=...)`` names is known too.
             if not having and name not in features:
                 raise NotFound(
                     f"no plan includes feature {name!r}",
@@ -299,13 +364,15 @@ class FakeBillingClient:
             shortfall = (
                 DenialReason.PLAN_TOO_LOW if kind == "plan" else DenialReason.FEATURE_NOT_INCLUDED
             )
-            reason = lapse or shortfall
+            reason = standing.lapse or shortfall
         return PlanCheck(
             allowed=allowed,
             denial_reason=reason,
             plan=current.name if current else None,
             status=sub.status if sub else SubscriptionStatus.NONE,
             current_period_end=sub.current_period_end if sub else None,
+            valid_until=standing.valid_until,
+            grace_period_end=standing.grace_period_end,
             state_version=sub.state_version if sub else 0,
             state_updated_at=sub.state_updated_at if sub else None,
             required_plan=None if allowed else required or None,
@@ -313,15 +380,18 @@ class FakeBillingClient:
 
     def get_entitlements(self, account_id: str, *, timeout: float | None = None) -> Entitlements:
         self._enter("get_entitlements", account_id)
-        sub, current, features, reason = self._standing(account_id)
+        standing = self._standing(account_id)
+        sub, current = standing.subscription, standing.plan
         return Entitlements(
             plan=current.name if current else None,
             plan_rank=current.rank if current else 0,
             status=sub.status if sub else SubscriptionStatus.NONE,
-            features=frozenset(features),
-            limits={},
+            features=frozenset(standing.features),
+            limits=dict(self._limits.get(current.name, {})) if current else {},
+            valid_until=standing.valid_until,
             current_period_end=sub.current_period_end if sub else None,
-            denial_reason=reason,
+            grace_period_end=standing.grace_period_end,
+            denial_reason=standing.lapse,
             state_version=sub.state_version if sub else 0,
             state_updated_at=sub.state_updated_at if sub else None,
         )
@@ -414,8 +484,13 @@ class FakeBillingClient:
     def _live(self, account_id: str) -> Subscription:
         with self._lock:
             account = self._accounts.get(account_id)
-        if account is None or account.subscription.status not in _ENTITLING:
-            raise FailedPrecondition("no live subscription", reason="NO_LIVE_SUBSCRIPTION")
+        # As the server: anything but a finished subscription can be changed.
+        if account is None or account.subscription.status in _TERMINAL:
+            raise FailedPrecondition(
+                f"account {account_id!r} has no live subscription",
+                reason="NO_LIVE_SUBSCRIPTION",
+                metadata={"account_id": account_id},
+            )
         return account.subscription
 
     def create_portal_session(
