@@ -29,12 +29,19 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from billing_client._aio_watch import AsyncEntitlementWatch
 from billing_client._cache import PlanCache
 from billing_client._convert import requirement
-from billing_client._errors import FailedPrecondition, NotFound, Unavailable
+from billing_client._errors import (
+    BillingError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from billing_client._fake_catalog import DEFAULT_GRACE_PERIOD, FakeCatalog, load_catalog
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
 from billing_client._stats import CacheStats
@@ -65,6 +72,7 @@ __all__ = [
 
 _DEFAULT_CATALOG = load_catalog()
 DEFAULT_PLANS: tuple[Plan, ...] = _DEFAULT_CATALOG.plans
+_T = TypeVar("_T")
 _PERIOD = timedelta(days=30)
 _TERMINAL = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
 
@@ -146,6 +154,8 @@ class FakeBillingClient:
         self.calls: list[tuple[str, str]] = []
         self._accounts: dict[str, _Account] = {}
         self._sessions: dict[str, tuple[str, str, bool]] = {}
+        # (method, idempotency key) -> (the request, its answer or error)
+        self._replays: dict[tuple[str, str], tuple[object, object]] = {}
         self._unavailable = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -236,6 +246,30 @@ class FakeBillingClient:
         self.calls.append((method, account_id))
         if self._unavailable:
             raise Unavailable("billing service unavailable (fake)", reason="UNAVAILABLE")
+
+    def _once(self, method: str, key: str | None, request: object, call: Callable[[], _T]) -> _T:
+        """As the server: a repeated idempotency key replays the first answer
+        (or error); with another request it is refused."""
+        if not key:
+            return call()
+        if (method, key) in self._replays:
+            first, outcome = self._replays[(method, key)]
+            if first != request:
+                raise InvalidArgument(
+                    "idempotency_key was already used with a different request",
+                    reason="IDEMPOTENCY_KEY_REUSED",
+                    field_violations=(("idempotency_key", "already used"),),
+                )
+            if isinstance(outcome, BillingError):
+                raise outcome
+            return outcome  # type: ignore[return-value]
+        try:
+            result = call()
+        except BillingError as exc:
+            self._replays[(method, key)] = (request, exc)
+            raise
+        self._replays[(method, key)] = (request, result)
+        return result
 
     def _plan(self, name: str) -> Plan:
         for plan in self.plans:
@@ -405,7 +439,11 @@ class FakeBillingClient:
         with self._lock:
             account = self._accounts.get(account_id)
         if account is None:
-            raise NotFound(f"account {account_id!r} has no subscription", reason="NO_SUBSCRIPTION")
+            raise NotFound(
+                f"account {account_id!r} has no subscription",
+                reason="SUBSCRIPTION_NOT_FOUND",
+                metadata={"account_id": account_id},
+            )
         return account.subscription
 
     def create_checkout(
@@ -418,9 +456,25 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> CheckoutSession:
         self._enter("create_checkout", account_id)
+        return self._once(
+            "create_checkout",
+            idempotency_key,
+            (account_id, plan, customer_email),
+            lambda: self._checkout(account_id, plan),
+        )
+
+    def _checkout(self, account_id: str, plan: str) -> CheckoutSession:
         if not self._plan(plan).purchasable:
             raise FailedPrecondition(
-                f"plan {plan!r} cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+                f"plan {plan!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+            )
+        with self._lock:
+            account = self._accounts.get(account_id)
+        if account is not None and account.subscription.status not in _TERMINAL:
+            raise FailedPrecondition(
+                f"account {account_id!r} already has a subscription "
+                f"({account.subscription.status}); use ChangePlan to move it to another plan",
+                reason="SUBSCRIPTION_EXISTS",
             )
         session_id = f"cs_fake_{next(self._ids)}"
         self._sessions[session_id] = (account_id, plan, False)
@@ -438,8 +492,8 @@ class FakeBillingClient:
             raise NotFound(f"unknown session {session_id!r}", reason="SESSION_NOT_FOUND")
         owner, plan, paid = self._sessions[session_id]
         if account_id is not None and account_id != owner:
-            raise FailedPrecondition(
-                "session of another account", reason="SESSION_ACCOUNT_MISMATCH"
+            raise PermissionDenied(
+                "checkout session belongs to another account", reason="CHECKOUT_ACCOUNT_MISMATCH"
             )
         if not paid:
             raise FailedPrecondition("checkout not complete", reason="CHECKOUT_NOT_COMPLETE")
@@ -455,10 +509,18 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> Subscription:
         self._enter("change_plan", account_id)
-        current = self._live(account_id)
-        return self.set_plan(
-            account_id, plan, status=current.status, current_period_end=current.current_period_end
-        )
+
+        def change() -> Subscription:
+            self._plan(plan)
+            current = self._live(account_id)
+            return self.set_plan(
+                account_id,
+                plan,
+                status=current.status,
+                current_period_end=current.current_period_end,
+            )
+
+        return self._once("change_plan", idempotency_key, (account_id, plan, proration), change)
 
     def cancel_subscription(
         self,
@@ -469,13 +531,25 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> Subscription:
         self._enter("cancel_subscription", account_id)
+        return self._once(
+            "cancel_subscription",
+            idempotency_key,
+            (account_id, timing),
+            lambda: self._cancel(account_id, timing),
+        )
+
+    def _cancel(self, account_id: str, timing: CancellationTiming) -> Subscription:
         current = self._live(account_id)
         if timing is CancellationTiming.IMMEDIATELY:
             return self.set_plan(account_id, current.plan, status=SubscriptionStatus.CANCELED)
         with self._lock:
             account = self._accounts[account_id]
+            # Stripe stamps canceled_at when the cancellation is asked for.
             account.subscription = dataclasses.replace(
-                current, cancel_at_period_end=True, state_version=current.state_version + 1
+                current,
+                cancel_at_period_end=True,
+                canceled_at=datetime.now(UTC),
+                state_version=current.state_version + 1,
             )
             result = account.subscription
         self.cache.invalidate(account_id)
@@ -522,8 +596,19 @@ class FakeAsyncBillingClient:
         *,
         features: tuple[str, ...] | list[str] | None = None,
         status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+        current_period_end: datetime | None = None,
+        past_due_since: datetime | None = None,
+        cancel_at_period_end: bool = False,
     ) -> Subscription:
-        return self.fake.set_plan(account_id, plan, features=features, status=status)
+        return self.fake.set_plan(
+            account_id,
+            plan,
+            features=features,
+            status=status,
+            current_period_end=current_period_end,
+            past_due_since=past_due_since,
+            cancel_at_period_end=cancel_at_period_end,
+        )
 
     def watch_entitlements(
         self,
@@ -598,7 +683,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
-        return self.fake.create_checkout(account_id, plan, customer_email=customer_email)
+        return self.fake.create_checkout(
+            account_id, plan, customer_email=customer_email, idempotency_key=idempotency_key
+        )
 
     async def confirm_checkout(
         self, session_id: str, *, account_id: str | None = None, timeout: float | None = None
@@ -614,7 +701,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Subscription:
-        return self.fake.change_plan(account_id, plan, proration=proration)
+        return self.fake.change_plan(
+            account_id, plan, proration=proration, idempotency_key=idempotency_key
+        )
 
     async def cancel_subscription(
         self,
@@ -624,7 +713,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Subscription:
-        return self.fake.cancel_subscription(account_id, timing=timing)
+        return self.fake.cancel_subscription(
+            account_id, timing=timing, idempotency_key=idempotency_key
+        )
 
     async def create_portal_session(
         self, account_id: str, *, timeout: float | None = None
