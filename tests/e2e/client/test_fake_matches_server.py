@@ -86,7 +86,7 @@ class ServerSide:
         )
         # Newest by a clear second, so that no Stripe read is needed to order it.
         body = stripe_payloads.event(
-            "customer.subscription.updated", obj, now + 2 * timedelta(seconds=1)
+            "customer.subscription.updated", obj, now + timedelta(seconds=2)
         )
         secret = self.gateway.secrets[0]
         response = httpx.post(
