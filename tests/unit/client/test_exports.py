@@ -79,6 +79,7 @@ def test_exported_names_are_pinned() -> None:
 
 def test_testing_module_exports() -> None:
     assert set(billing_client.testing.__all__) == {
+        "DEFAULT_GRACE_PERIOD",
         "DEFAULT_PLANS",
         "FakeAsyncBillingClient",
         "FakeBillingClient",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +12,7 @@ from billing_client import (
     CancellationTiming,
     DenialReason,
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
     SubscriptionStatus,
 )
@@ -125,3 +128,66 @@ def test_get_entitlements_agrees_with_the_fakes_checks() -> None:
     nobody = fake.get_entitlements("acct_2")
     assert nobody.plan == "free"
     assert nobody.denial_reason is DenialReason.NO_SUBSCRIPTION
+
+
+def test_default_plans_are_the_shipped_catalogue() -> None:
+    from billing_server.adapters.catalog_file import load_catalog
+    from billing_server.config import DEFAULT_PLANS_FILE
+
+    server = load_catalog(DEFAULT_PLANS_FILE)
+    fake = FakeBillingClient()
+
+    assert [(p.name, p.rank, set(p.features), p.purchasable) for p in fake.list_plans()] == [
+        (p.name, p.rank, set(p.features), p.purchasable) for p in server.plans
+    ]
+    assert fake.grace_period == server.policy.grace_period
+    assert fake.get_entitlements("acct_1").limits == dict(server.plans[0].limits)
+
+
+def test_past_due_keeps_the_plan_for_the_grace_period_only() -> None:
+    fake = FakeBillingClient(grace_period=timedelta(days=3))
+    now = datetime.now(UTC)
+    fake.set_plan(
+        "acct_in", "pro", status=SubscriptionStatus.PAST_DUE, past_due_since=now - timedelta(days=2)
+    )
+    fake.set_plan(
+        "acct_out",
+        "pro",
+        status=SubscriptionStatus.PAST_DUE,
+        past_due_since=now - timedelta(days=4),
+    )
+
+    inside = fake.check_plan("acct_in", plan="pro")
+    assert inside.allowed
+    assert inside.grace_period_end is not None
+    assert inside.grace_period_end - (now - timedelta(days=2)) == timedelta(days=3)
+    outside = fake.check_plan("acct_out", plan="pro")
+    assert not outside.allowed
+    assert outside.denial_reason is DenialReason.PAYMENT_OVERDUE
+    assert outside.plan == "free"
+
+
+def test_a_plans_file_sets_plans_and_grace(tmp_path: Path) -> None:
+    plans = tmp_path / "plans.toml"
+    plans.write_text(
+        "[policy]\ngrace_period_days = 1\n"
+        '[[plans]]\nname = "basic"\nrank = 0\nfeatures = ["a"]\n'
+        '[[plans]]\nname = "max"\nrank = 5\nfeatures = ["a", "b"]\nprice_id = "price_1"\n'
+        "limits = { seats = 2 }\n"
+    )
+    fake = FakeBillingClient.from_catalog(plans)
+    fake.set_plan("acct_1", "max")
+
+    assert [p.name for p in fake.list_plans()] == ["basic", "max"]
+    assert fake.grace_period == timedelta(days=1)
+    assert fake.get_entitlements("acct_1").limits == {"seats": 2}
+
+
+def test_an_idempotency_key_replays_and_refuses_another_request() -> None:
+    fake = FakeBillingClient()
+    first = fake.create_checkout("acct_1", "pro", idempotency_key="k")
+
+    assert fake.create_checkout("acct_1", "pro", idempotency_key="k") == first
+    with pytest.raises(InvalidArgument) as refused:
+        fake.create_checkout("acct_1", "enterprise", idempotency_key="k")
+    assert refused.value.reason == "IDEMPOTENCY_KEY_REUSED"

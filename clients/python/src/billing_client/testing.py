@@ -8,8 +8,12 @@ tests without a billing server::
     fake.set_plan("acct_1", "pro")
     configure(client=fake, async_client=fake.aio)
 
-Its catalogue mirrors the service's default one (free, pro, enterprise);
-pass ``plans=`` for another. ``set_unavailable()`` simulates an outage so
+Its catalogue is the service's default one (a copy of the server's
+``plans.toml`` ships with this package), with the same status rules: a
+past_due subscription keeps its plan for the catalogue's grace period
+(``grace_period_days``, 7 by default) from ``past_due_since``. Pass
+``plans=``/``grace_period=`` for others, or ``FakeBillingClient.from_catalog``
+with the plans file the service runs with. ``set_unavailable()`` simulates an outage so
 that failure policies can be tested; fallbacks are counted in ``stats`` as
 with the real client. ``watch_entitlements()`` returns a handle that is
 always connected and does nothing: the fake's answers are never stale.
@@ -21,15 +25,24 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from billing_client._aio_watch import AsyncEntitlementWatch
 from billing_client._cache import PlanCache
 from billing_client._convert import requirement
-from billing_client._errors import FailedPrecondition, NotFound, Unavailable
+from billing_client._errors import (
+    BillingError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from billing_client._fake_catalog import DEFAULT_GRACE_PERIOD, FakeCatalog, load_catalog
 from billing_client._policy import FAIL_CLOSED, FailurePolicy, resolve
 from billing_client._stats import CacheStats
 from billing_client._types import (
@@ -50,22 +63,28 @@ from billing_client._watch import (
     EntitlementWatch,
 )
 
-__all__ = ["DEFAULT_PLANS", "FakeAsyncBillingClient", "FakeBillingClient"]
+__all__ = [
+    "DEFAULT_GRACE_PERIOD",
+    "DEFAULT_PLANS",
+    "FakeAsyncBillingClient",
+    "FakeBillingClient",
+]
 
-DEFAULT_PLANS: tuple[Plan, ...] = (
-    Plan("free", "Free", 0, ("projects",), purchasable=False),
-    Plan("pro", "Pro", 10, ("projects", "exports", "api_access"), purchasable=True),
-    Plan(
-        "enterprise",
-        "Enterprise",
-        20,
-        ("projects", "exports", "api_access", "sso", "audit_export"),
-        purchasable=True,
-    ),
-)
-
-_ENTITLING = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE}
+_DEFAULT_CATALOG = load_catalog()
+DEFAULT_PLANS: tuple[Plan, ...] = _DEFAULT_CATALOG.plans
+_T = TypeVar("_T")
 _PERIOD = timedelta(days=30)
+_TERMINAL = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Standing:
+    subscription: Subscription | None
+    plan: Plan | None
+    features: tuple[str, ...]
+    lapse: DenialReason | None
+    valid_until: datetime | None = None
+    grace_period_end: datetime | None = None
 
 
 @dataclasses.dataclass
@@ -110,9 +129,24 @@ class FakeBillingClient:
     """An in-memory ``BillingClient`` (same methods, same errors)."""
 
     def __init__(
-        self, plans: tuple[Plan, ...] = DEFAULT_PLANS, *, clock: Callable[[], float] = time.time
+        self,
+        plans: tuple[Plan, ...] = DEFAULT_PLANS,
+        *,
+        clock: Callable[[], float] = time.time,
+        grace_period: timedelta = _DEFAULT_CATALOG.grace_period,
+        limits: Mapping[str, Mapping[str, int]] | None = None,
     ) -> None:
         self.plans = tuple(sorted(plans, key=lambda p: p.rank))
+        self.grace_period = grace_period
+        # The default catalogue's limits unless other plans are given.
+        given = (
+            limits
+            if limits is not None
+            else (_DEFAULT_CATALOG.limits if plans is DEFAULT_PLANS else {})
+        )
+        self._limits = {name: dict(values) for name, values in given.items()}
+        self._allowed = _DEFAULT_CATALOG.allowed
+        self._grace = _DEFAULT_CATALOG.grace
         # TTL 0: every check sees the latest set_plan, yet the last answers are
         # kept so that a serve_stale policy behaves as with the real client
         # (``clock`` lets a test age them).
@@ -120,10 +154,26 @@ class FakeBillingClient:
         self.calls: list[tuple[str, str]] = []
         self._accounts: dict[str, _Account] = {}
         self._sessions: dict[str, tuple[str, str, bool]] = {}
+        # (method, idempotency key) -> (the request, its answer or error)
+        self._replays: dict[tuple[str, str], tuple[object, object]] = {}
         self._unavailable = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.watcher: EntitlementWatch | None = None
+
+    @classmethod
+    def from_catalog(cls, path: Path, *, clock: Callable[[], float] = time.time) -> Self:
+        """A fake answering from the plans file at ``path``, as the service
+        does when ``PAYMENTSVC_PLANS_FILE`` names it."""
+        return cls._of(load_catalog(path), clock)
+
+    @classmethod
+    def _of(cls, catalog: FakeCatalog, clock: Callable[[], float]) -> Self:
+        fake = cls(
+            catalog.plans, clock=clock, grace_period=catalog.grace_period, limits=catalog.limits
+        )
+        fake._allowed, fake._grace = catalog.allowed, catalog.grace
+        return fake
 
     # Arranging state -------------------------------------------------------
 
@@ -135,11 +185,16 @@ class FakeBillingClient:
         features: tuple[str, ...] | list[str] | None = None,
         status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
         current_period_end: datetime | None = None,
+        past_due_since: datetime | None = None,
+        cancel_at_period_end: bool = False,
     ) -> Subscription:
         """Gives the account a subscription to ``plan`` (``features`` replaces
-        the plan's feature list for this account)."""
+        the plan's feature list for this account). A past_due subscription's
+        grace runs from ``past_due_since`` (default: now)."""
         self._plan(plan)
         now = datetime.now(UTC)
+        if status is SubscriptionStatus.PAST_DUE and past_due_since is None:
+            past_due_since = now
         with self._lock:
             previous = self._accounts.get(account_id)
             version = previous.subscription.state_version + 1 if previous else 1
@@ -151,9 +206,9 @@ class FakeBillingClient:
                 stripe_subscription_id=f"sub_fake_{next(self._ids)}",
                 current_period_start=now,
                 current_period_end=current_period_end or now + _PERIOD,
-                cancel_at_period_end=False,
+                cancel_at_period_end=cancel_at_period_end,
                 canceled_at=now if status is SubscriptionStatus.CANCELED else None,
-                past_due_since=now if status is SubscriptionStatus.PAST_DUE else None,
+                past_due_since=past_due_since if status is SubscriptionStatus.PAST_DUE else None,
                 state_version=version,
                 state_updated_at=now,
             )
@@ -191,6 +246,30 @@ class FakeBillingClient:
         self.calls.append((method, account_id))
         if self._unavailable:
             raise Unavailable("billing service unavailable (fake)", reason="UNAVAILABLE")
+
+    def _once(self, method: str, key: str | None, request: object, call: Callable[[], _T]) -> _T:
+        """As the server: a repeated idempotency key replays the first answer
+        (or error); with another request it is refused."""
+        if not key:
+            return call()
+        if (method, key) in self._replays:
+            first, outcome = self._replays[(method, key)]
+            if first != request:
+                raise InvalidArgument(
+                    "idempotency_key was already used with a different request",
+                    reason="IDEMPOTENCY_KEY_REUSED",
+                    field_violations=(("idempotency_key", "already used"),),
+                )
+            if isinstance(outcome, BillingError):
+                raise outcome
+            return outcome  # type: ignore[return-value]
+        try:
+            result = call()
+        except BillingError as exc:
+            self._replays[(method, key)] = (request, exc)
+            raise
+        self._replays[(method, key)] = (request, result)
+        return result
 
     def _plan(self, name: str) -> Plan:
         for plan in self.plans:
@@ -257,35 +336,55 @@ class FakeBillingClient:
 
         return resolve(self.cache, (account_id, kind, name), fetch, on_unavailable)
 
-    def _standing(
-        self, account_id: str
-    ) -> tuple[Subscription | None, Plan | None, tuple[str, ...], DenialReason | None]:
-        """The account's subscription, the plan and features it entitles to,
-        and why the subscription gives nothing (None when it does)."""
+    def _standing(self, account_id: str) -> _Standing:
+        """The account's subscription, the plan and features it entitles to
+        now, and why the subscription gives nothing (the server's rules)."""
         free = next((p for p in self.plans if not p.purchasable), None)
         with self._lock:
             account = self._accounts.get(account_id)
-        sub = account.subscription if account else None
-        entitled = sub is not None and sub.status in _ENTITLING
-        current = self._plan(sub.plan) if sub is not None and entitled else free
-        features = (account.features if account else None) or (current.features if current else ())
-        lapse: DenialReason | None = None
-        if sub is None:
-            lapse = DenialReason.NO_SUBSCRIPTION
-        elif sub.status is SubscriptionStatus.CANCELED:
-            lapse = DenialReason.SUBSCRIPTION_CANCELED
-        elif not entitled:
-            lapse = DenialReason.SUBSCRIPTION_INACTIVE
-        return sub, current, tuple(features), lapse
+        if account is None:
+            return _Standing(
+                None, free, free.features if free else (), DenialReason.NO_SUBSCRIPTION
+            )
+        sub = account.subscription
+        now = datetime.now(UTC)
+
+        def entitled(valid_until: datetime | None, grace_end: datetime | None) -> _Standing:
+            current = self._plan(sub.plan)
+            return _Standing(
+                sub, current, account.features or current.features, None, valid_until, grace_end
+            )
+
+        def lapsed(reason: DenialReason, grace_end: datetime | None = None) -> _Standing:
+            return _Standing(sub, free, free.features if free else (), reason, None, grace_end)
+
+        # A subscription set to cancel at the period's end keeps its plan
+        # only until then.
+        ends_at = sub.current_period_end if sub.cancel_at_period_end else None
+        if ends_at is not None and now >= ends_at:
+            return lapsed(DenialReason.SUBSCRIPTION_CANCELED)
+        if sub.status in self._allowed:
+            return entitled(ends_at, None)
+        if sub.status in self._grace:
+            anchor = sub.past_due_since or sub.current_period_start or now
+            grace_end = anchor + self.grace_period
+            if now < grace_end:
+                return entitled(min(grace_end, ends_at) if ends_at else grace_end, grace_end)
+            return lapsed(DenialReason.PAYMENT_OVERDUE, grace_end)
+        if sub.status is SubscriptionStatus.CANCELED:
+            return lapsed(DenialReason.SUBSCRIPTION_CANCELED)
+        return lapsed(DenialReason.SUBSCRIPTION_INACTIVE)
 
     def _answer(self, account_id: str, kind: str, name: str) -> PlanCheck:
-        sub, current, features, lapse = self._standing(account_id)
+        standing = self._standing(account_id)
+        sub, current, features = standing.subscription, standing.plan, standing.features
         if kind == "plan":
             needed = self._plan(name)
             allowed = current is not None and current.rank >= needed.rank
             required = needed.name
         else:
             having = [p for p in self.plans if name in p.features]
+            # A feature only ``set_plan(features=...)`` names is known too.
             if not having and name not in features:
                 raise NotFound(
                     f"no plan includes feature {name!r}",
@@ -299,13 +398,15 @@ class FakeBillingClient:
             shortfall = (
                 DenialReason.PLAN_TOO_LOW if kind == "plan" else DenialReason.FEATURE_NOT_INCLUDED
             )
-            reason = lapse or shortfall
+            reason = standing.lapse or shortfall
         return PlanCheck(
             allowed=allowed,
             denial_reason=reason,
             plan=current.name if current else None,
             status=sub.status if sub else SubscriptionStatus.NONE,
             current_period_end=sub.current_period_end if sub else None,
+            valid_until=standing.valid_until,
+            grace_period_end=standing.grace_period_end,
             state_version=sub.state_version if sub else 0,
             state_updated_at=sub.state_updated_at if sub else None,
             required_plan=None if allowed else required or None,
@@ -313,15 +414,18 @@ class FakeBillingClient:
 
     def get_entitlements(self, account_id: str, *, timeout: float | None = None) -> Entitlements:
         self._enter("get_entitlements", account_id)
-        sub, current, features, reason = self._standing(account_id)
+        standing = self._standing(account_id)
+        sub, current = standing.subscription, standing.plan
         return Entitlements(
             plan=current.name if current else None,
             plan_rank=current.rank if current else 0,
             status=sub.status if sub else SubscriptionStatus.NONE,
-            features=frozenset(features),
-            limits={},
+            features=frozenset(standing.features),
+            limits=dict(self._limits.get(current.name, {})) if current else {},
+            valid_until=standing.valid_until,
             current_period_end=sub.current_period_end if sub else None,
-            denial_reason=reason,
+            grace_period_end=standing.grace_period_end,
+            denial_reason=standing.lapse,
             state_version=sub.state_version if sub else 0,
             state_updated_at=sub.state_updated_at if sub else None,
         )
@@ -335,7 +439,11 @@ class FakeBillingClient:
         with self._lock:
             account = self._accounts.get(account_id)
         if account is None:
-            raise NotFound(f"account {account_id!r} has no subscription", reason="NO_SUBSCRIPTION")
+            raise NotFound(
+                f"account {account_id!r} has no subscription",
+                reason="SUBSCRIPTION_NOT_FOUND",
+                metadata={"account_id": account_id},
+            )
         return account.subscription
 
     def create_checkout(
@@ -348,9 +456,25 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> CheckoutSession:
         self._enter("create_checkout", account_id)
+        return self._once(
+            "create_checkout",
+            idempotency_key,
+            (account_id, plan, customer_email),
+            lambda: self._checkout(account_id, plan),
+        )
+
+    def _checkout(self, account_id: str, plan: str) -> CheckoutSession:
         if not self._plan(plan).purchasable:
             raise FailedPrecondition(
-                f"plan {plan!r} cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+                f"plan {plan!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
+            )
+        with self._lock:
+            account = self._accounts.get(account_id)
+        if account is not None and account.subscription.status not in _TERMINAL:
+            raise FailedPrecondition(
+                f"account {account_id!r} already has a subscription "
+                f"({account.subscription.status}); use ChangePlan to move it to another plan",
+                reason="SUBSCRIPTION_EXISTS",
             )
         session_id = f"cs_fake_{next(self._ids)}"
         self._sessions[session_id] = (account_id, plan, False)
@@ -368,8 +492,8 @@ class FakeBillingClient:
             raise NotFound(f"unknown session {session_id!r}", reason="SESSION_NOT_FOUND")
         owner, plan, paid = self._sessions[session_id]
         if account_id is not None and account_id != owner:
-            raise FailedPrecondition(
-                "session of another account", reason="SESSION_ACCOUNT_MISMATCH"
+            raise PermissionDenied(
+                "checkout session belongs to another account", reason="CHECKOUT_ACCOUNT_MISMATCH"
             )
         if not paid:
             raise FailedPrecondition("checkout not complete", reason="CHECKOUT_NOT_COMPLETE")
@@ -385,10 +509,18 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> Subscription:
         self._enter("change_plan", account_id)
-        current = self._live(account_id)
-        return self.set_plan(
-            account_id, plan, status=current.status, current_period_end=current.current_period_end
-        )
+
+        def change() -> Subscription:
+            self._plan(plan)
+            current = self._live(account_id)
+            return self.set_plan(
+                account_id,
+                plan,
+                status=current.status,
+                current_period_end=current.current_period_end,
+            )
+
+        return self._once("change_plan", idempotency_key, (account_id, plan, proration), change)
 
     def cancel_subscription(
         self,
@@ -399,13 +531,25 @@ class FakeBillingClient:
         timeout: float | None = None,
     ) -> Subscription:
         self._enter("cancel_subscription", account_id)
+        return self._once(
+            "cancel_subscription",
+            idempotency_key,
+            (account_id, timing),
+            lambda: self._cancel(account_id, timing),
+        )
+
+    def _cancel(self, account_id: str, timing: CancellationTiming) -> Subscription:
         current = self._live(account_id)
         if timing is CancellationTiming.IMMEDIATELY:
             return self.set_plan(account_id, current.plan, status=SubscriptionStatus.CANCELED)
         with self._lock:
             account = self._accounts[account_id]
+            # Stripe stamps canceled_at when the cancellation is asked for.
             account.subscription = dataclasses.replace(
-                current, cancel_at_period_end=True, state_version=current.state_version + 1
+                current,
+                cancel_at_period_end=True,
+                canceled_at=datetime.now(UTC),
+                state_version=current.state_version + 1,
             )
             result = account.subscription
         self.cache.invalidate(account_id)
@@ -414,8 +558,13 @@ class FakeBillingClient:
     def _live(self, account_id: str) -> Subscription:
         with self._lock:
             account = self._accounts.get(account_id)
-        if account is None or account.subscription.status not in _ENTITLING:
-            raise FailedPrecondition("no live subscription", reason="NO_LIVE_SUBSCRIPTION")
+        # As the server: anything but a finished subscription can be changed.
+        if account is None or account.subscription.status in _TERMINAL:
+            raise FailedPrecondition(
+                f"account {account_id!r} has no live subscription",
+                reason="NO_LIVE_SUBSCRIPTION",
+                metadata={"account_id": account_id},
+            )
         return account.subscription
 
     def create_portal_session(
@@ -447,8 +596,19 @@ class FakeAsyncBillingClient:
         *,
         features: tuple[str, ...] | list[str] | None = None,
         status: SubscriptionStatus = SubscriptionStatus.ACTIVE,
+        current_period_end: datetime | None = None,
+        past_due_since: datetime | None = None,
+        cancel_at_period_end: bool = False,
     ) -> Subscription:
-        return self.fake.set_plan(account_id, plan, features=features, status=status)
+        return self.fake.set_plan(
+            account_id,
+            plan,
+            features=features,
+            status=status,
+            current_period_end=current_period_end,
+            past_due_since=past_due_since,
+            cancel_at_period_end=cancel_at_period_end,
+        )
 
     def watch_entitlements(
         self,
@@ -523,7 +683,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
-        return self.fake.create_checkout(account_id, plan, customer_email=customer_email)
+        return self.fake.create_checkout(
+            account_id, plan, customer_email=customer_email, idempotency_key=idempotency_key
+        )
 
     async def confirm_checkout(
         self, session_id: str, *, account_id: str | None = None, timeout: float | None = None
@@ -539,7 +701,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Subscription:
-        return self.fake.change_plan(account_id, plan, proration=proration)
+        return self.fake.change_plan(
+            account_id, plan, proration=proration, idempotency_key=idempotency_key
+        )
 
     async def cancel_subscription(
         self,
@@ -549,7 +713,9 @@ class FakeAsyncBillingClient:
         idempotency_key: str | None = None,
         timeout: float | None = None,
     ) -> Subscription:
-        return self.fake.cancel_subscription(account_id, timing=timing)
+        return self.fake.cancel_subscription(
+            account_id, timing=timing, idempotency_key=idempotency_key
+        )
 
     async def create_portal_session(
         self, account_id: str, *, timeout: float | None = None
