@@ -196,6 +196,14 @@ def cancel_at_period_end(side: Side, account: str) -> list[Any]:
     return [answer(cancel), answer(cancel), *checks(side, account)]
 
 
+def checkout_with_a_trial(side: Side, account: str) -> list[Any]:
+    client = side.client
+    session = client.create_checkout(account, "pro", trial_days=14)
+    side.pay(session.session_id)
+    confirmed = answer(lambda: client.confirm_checkout(session.session_id, account_id=account))
+    return [confirmed, *checks(side, account)]
+
+
 def idempotent_replays(side: Side, account: str) -> list[Any]:
     client = side.client
     key = uuid.uuid4().hex
@@ -224,6 +232,7 @@ def errors(side: Side, account: str) -> list[Any]:
         answer(lambda: client.get_subscription(account)),
         answer(lambda: client.create_checkout(account, "free")),
         answer(lambda: client.create_checkout(account, "platinum")),
+        answer(lambda: client.create_checkout(account, "pro", trial_days=31)),
         answer(lambda: client.change_plan(account, "enterprise")),
         answer(lambda: client.cancel_subscription(account)),
         answer(lambda: client.confirm_checkout(unpaid.session_id, account_id=account)),
@@ -255,6 +264,7 @@ SCENARIOS: dict[str, Callable[[Side, str], list[Any]]] = {
     "incomplete": status_scenario("incomplete"),
     "paused": status_scenario("paused"),
     "cancel_at_period_end": cancel_at_period_end,
+    "checkout_with_a_trial": checkout_with_a_trial,
     "idempotent_replays": idempotent_replays,
     "errors": errors,
     "errors_when_subscribed": errors_when_subscribed,

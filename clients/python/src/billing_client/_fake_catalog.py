@@ -15,6 +15,7 @@ from billing_client._types import Plan, SubscriptionStatus
 
 # The server's default, when a plans file names no grace period.
 DEFAULT_GRACE_PERIOD = timedelta(days=7)
+DEFAULT_MAX_TRIAL_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class FakeCatalog:
     )
     grace: frozenset[SubscriptionStatus] = frozenset({SubscriptionStatus.PAST_DUE})
     grace_period: timedelta = DEFAULT_GRACE_PERIOD
+    # Each plan's own trial (days; absent: none), and the longest a checkout may ask for.
+    trial_days: dict[str, int] = field(default_factory=dict)
+    max_trial_days: int = DEFAULT_MAX_TRIAL_DAYS
 
 
 def load_catalog(path: Path | None = None) -> FakeCatalog:
@@ -61,6 +65,8 @@ def parse_catalog(data: dict[str, Any]) -> FakeCatalog:
         allowed=_statuses(policy.get("allowed_statuses"), default.allowed),
         grace=_statuses(policy.get("grace_statuses"), default.grace),
         grace_period=timedelta(days=float(policy.get("grace_period_days", 7))),
+        trial_days={str(e["name"]): int(e["trial_days"]) for e in entries if "trial_days" in e},
+        max_trial_days=int(policy.get("max_trial_days", DEFAULT_MAX_TRIAL_DAYS)),
     )
 
 

@@ -147,6 +147,8 @@ class FakeBillingClient:
         self._limits = {name: dict(values) for name, values in given.items()}
         self._allowed = _DEFAULT_CATALOG.allowed
         self._grace = _DEFAULT_CATALOG.grace
+        self._trial_days = _DEFAULT_CATALOG.trial_days if plans is DEFAULT_PLANS else {}
+        self._max_trial_days = _DEFAULT_CATALOG.max_trial_days
         # TTL 0: every check sees the latest set_plan, yet the last answers are
         # kept so that a serve_stale policy behaves as with the real client
         # (``clock`` lets a test age them).
@@ -154,6 +156,7 @@ class FakeBillingClient:
         self.calls: list[tuple[str, str]] = []
         self._accounts: dict[str, _Account] = {}
         self._sessions: dict[str, tuple[str, str, bool]] = {}
+        self._trials: dict[str, int] = {}
         # (method, idempotency key) -> (the request, its answer or error)
         self._replays: dict[tuple[str, str], tuple[object, object]] = {}
         self._unavailable = False
@@ -173,6 +176,7 @@ class FakeBillingClient:
             catalog.plans, clock=clock, grace_period=catalog.grace_period, limits=catalog.limits
         )
         fake._allowed, fake._grace = catalog.allowed, catalog.grace
+        fake._trial_days, fake._max_trial_days = catalog.trial_days, catalog.max_trial_days
         return fake
 
     # Arranging state -------------------------------------------------------
@@ -453,17 +457,23 @@ class FakeBillingClient:
         *,
         customer_email: str | None = None,
         idempotency_key: str | None = None,
+        trial_days: int | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
         self._enter("create_checkout", account_id)
         return self._once(
             "create_checkout",
             idempotency_key,
-            (account_id, plan, customer_email),
-            lambda: self._checkout(account_id, plan),
+            (account_id, plan, customer_email, trial_days),
+            lambda: self._checkout(account_id, plan, trial_days),
         )
 
-    def _checkout(self, account_id: str, plan: str) -> CheckoutSession:
+    def _checkout(self, account_id: str, plan: str, trial_days: int | None) -> CheckoutSession:
+        if trial_days is not None and not 0 <= trial_days <= self._max_trial_days:
+            raise InvalidArgument(
+                f"trial_days must be between 0 and {self._max_trial_days}",
+                reason="TRIAL_TOO_LONG",
+            )
         if not self._plan(plan).purchasable:
             raise FailedPrecondition(
                 f"plan {plan!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
@@ -478,6 +488,9 @@ class FakeBillingClient:
             )
         session_id = f"cs_fake_{next(self._ids)}"
         self._sessions[session_id] = (account_id, plan, False)
+        self._trials[session_id] = (
+            self._trial_days.get(plan, 0) if trial_days is None else trial_days
+        )
         return CheckoutSession(
             session_id=session_id,
             url=f"https://checkout.fake/{session_id}",
@@ -497,6 +510,14 @@ class FakeBillingClient:
             )
         if not paid:
             raise FailedPrecondition("checkout not complete", reason="CHECKOUT_NOT_COMPLETE")
+        trial = self._trials.get(session_id, 0)
+        if trial:
+            return self.set_plan(
+                owner,
+                plan,
+                status=SubscriptionStatus.TRIALING,
+                current_period_end=datetime.now(UTC) + timedelta(days=trial),
+            )
         return self.set_plan(owner, plan)
 
     def change_plan(
@@ -681,10 +702,15 @@ class FakeAsyncBillingClient:
         *,
         customer_email: str | None = None,
         idempotency_key: str | None = None,
+        trial_days: int | None = None,
         timeout: float | None = None,
     ) -> CheckoutSession:
         return self.fake.create_checkout(
-            account_id, plan, customer_email=customer_email, idempotency_key=idempotency_key
+            account_id,
+            plan,
+            customer_email=customer_email,
+            idempotency_key=idempotency_key,
+            trial_days=trial_days,
         )
 
     async def confirm_checkout(
