@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,9 +14,10 @@ from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.adapters.change_listener import ChangeListener
 from billing_server.adapters.change_poller import ChangePoller
 from billing_server.adapters.circuit_breaker import CircuitBreaker
-from billing_server.adapters.database import Database, connect
+from billing_server.adapters.database import Database, answered_or_unavailable, connect
 from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
+from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.group_commit import GroupCommit
 from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.stripe_calls import StripeCalls
@@ -31,6 +33,7 @@ from billing_server.service_layer.dependencies import (
     WebhookSecrets,
     utc_now,
 )
+from billing_server.service_layer.event_recovery import event_backlog
 from billing_server.service_layer.ingest import BatchedIntake, store_events
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 from billing_server.telemetry import NullTelemetry, Telemetry
@@ -53,6 +56,27 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
 
 
 @dataclass(frozen=True)
+class GaugeReadings:
+    """What the metrics gauges read from the database at scrape time."""
+
+    subscription_counts: Callable[[], list[tuple[str, str, int]]]
+    # By state (in_use, idle, overflow); empty for a pool that does not count.
+    pool_connections: Callable[[], dict[str, int]]
+    backlog: Callable[[], Backlog]
+
+
+def gauge_readings(settings: Settings) -> GaugeReadings:
+    """The readings of a process that serves only the metrics (the supervisor)."""
+    database = connect(settings)
+
+    def backlog() -> Backlog:
+        with SqlAlchemyUnitOfWork(database.reader) as uow:
+            return answered_or_unavailable(lambda: uow.events.backlog(utc_now()))
+
+    return GaugeReadings(database.subscription_counts, database.pool_connections, backlog)
+
+
+@dataclass(frozen=True)
 class Application:
     settings: Settings
     database: Database
@@ -69,6 +93,14 @@ class Application:
     # Rung when webhook events become due, here or (by NOTIFY) on any replica.
     events_due: Doorbell
     inbox_writer: GroupCommit[tuple[InboundEvent, str | None], bool]
+
+    def gauge_readings(self) -> GaugeReadings:
+        def backlog() -> Backlog:
+            return answered_or_unavailable(lambda: event_backlog(self.deps))
+
+        return GaugeReadings(
+            self.database.subscription_counts, self.database.pool_connections, backlog
+        )
 
     def close(self) -> None:
         self.inbox_writer.close()

@@ -100,7 +100,7 @@ def test_one_replica_at_a_time_runs_the_schedule(
     stripe_only(fake_stripe, account_id)
     telemetry = Recorded()
     maintenance = Maintenance(
-        dataclasses.replace(deps, telemetry=telemetry), app.database.engine, 3600
+        dataclasses.replace(deps, telemetry=telemetry), app.database.run_alone, 3600
     )
     with app.database.engine.connect() as other_replica:
         assert other_replica.scalar(
