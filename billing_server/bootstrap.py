@@ -14,15 +14,22 @@ from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.adapters.change_listener import ChangeListener
 from billing_server.adapters.change_poller import ChangePoller
 from billing_server.adapters.circuit_breaker import CircuitBreaker
-from billing_server.adapters.database import Database, answered_or_unavailable, connect
+from billing_server.adapters.database import (
+    Database,
+    answered_or_unavailable,
+    connect,
+    make_engine,
+)
 from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.group_commit import GroupCommit
 from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.stripe_calls import StripeCalls
+from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
+from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.config import Settings
 from billing_server.domain.events import InboundEvent
@@ -53,6 +60,28 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
         settings.stripe_attempt_timeout_s,
         settings.stripe_max_network_retries,
     )
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway:
+    return StripeGateway(stripe_client(settings), stripe_calls(settings))
+
+
+def webhook_endpoints(settings: Settings) -> StripeWebhookEndpoints:
+    return StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
+
+
+def stripe_catalog(settings: Settings) -> StripeCatalog:
+    return StripeCatalog(stripe_client(settings), stripe_calls(settings))
+
+
+def schema_revisions_at_head(settings: Settings) -> set[str]:
+    """The database's schema revisions; raises unless they are the head."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        migrations.ensure_at_head(engine)
+        return set(migrations.current_revisions(engine))
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

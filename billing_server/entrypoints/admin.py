@@ -15,11 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
-from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_events import PINNED_API_VERSION
-from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.tokens import Scope, issue_token
-from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
+from billing_server.bootstrap import bootstrap, stripe_catalog, webhook_endpoints
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
@@ -188,7 +186,7 @@ def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.plans_file)
     changes = sync_catalog(
         catalog,
-        StripeCatalog(stripe_client(settings), stripe_calls(settings)),
+        stripe_catalog(settings),
         dry_run=args.dry_run,
     )
     for change in changes:
@@ -214,7 +212,7 @@ def _preflight(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
-    endpoints = StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
+    endpoints = webhook_endpoints(settings)
     events = sorted(HANDLED_TYPES)
     existing = endpoints.at(args.url)
     if existing is None:
