@@ -24,12 +24,14 @@ from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.group_commit import GroupCommit
+from billing_server.adapters.report_queries import SqlReportQueries
 from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
+from billing_server.adapters.support_queries import SqlSupportQueries
 from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.config import Settings
 from billing_server.domain.events import InboundEvent
@@ -130,6 +132,12 @@ class Application:
         return GaugeReadings(
             self.database.subscription_counts, self.database.pool_connections, backlog
         )
+
+    def report_queries(self) -> SqlReportQueries:
+        return SqlReportQueries(self.database.engine)
+
+    def support_queries(self) -> SqlSupportQueries:
+        return SqlSupportQueries(self.database.engine)
 
     def close(self) -> None:
         self.inbox_writer.close()
