@@ -23,7 +23,7 @@ from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
 from billing_server.domain.rate_limits import Pacer
 from billing_server.entrypoints import admin_events, admin_reports
-from billing_server.entrypoints.healthcheck import server_status
+from billing_server.entrypoints.admin_healthcheck import server_status
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.reconciliation import reconcile
