@@ -23,7 +23,7 @@ from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
 from billing_server.entrypoints.auth import Authenticator
 from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
-from billing_server.entrypoints.health_probe import DatabaseProbe
+from billing_server.entrypoints.database_watch import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
