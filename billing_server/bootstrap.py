@@ -45,7 +45,7 @@ from billing_server.service_layer.dependencies import (
 from billing_server.service_layer.event_recovery import event_backlog
 from billing_server.service_layer.ingest import BatchedIntake, store_events
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
-from billing_server.telemetry import NullTelemetry, Telemetry
+from billing_server.telemetry_port import NullTelemetry, Telemetry
 
 
 def stripe_calls(settings: Settings, telemetry: Telemetry | None = None) -> StripeCalls:

@@ -17,7 +17,7 @@ from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenanc
 from billing_server.service_layer import checking
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.reconciliation import reconcile
-from billing_server.telemetry import NullTelemetry
+from billing_server.telemetry_port import NullTelemetry
 from tests import stripe_payloads as stripe
 from tests.conftest import TEST_DATABASE_ENV
 from tests.fakes import FakeStripeGateway
