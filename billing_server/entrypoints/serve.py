@@ -29,7 +29,7 @@ from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.readiness import Readiness
 from billing_server.entrypoints.supervisor import WORKER_ENV, supervise
-from billing_server.entrypoints.telemetry import ServiceTelemetry
+from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from billing_server.service_layer.idempotency import release_held_claims
