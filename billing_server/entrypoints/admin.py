@@ -28,7 +28,7 @@ from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.reconciliation import reconcile
 from billing_server.service_layer.retention import clean_up
-from paymentsvc_telemetry.logs import configure_logging
+from paymentsvc_observability.logs import configure_logging
 
 # Exit codes scripts can rely on.
 OK, FAILED, MISCONFIGURED = 0, 1, 2

@@ -21,21 +21,21 @@ from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
 from billing_server.entrypoints.auth import Authenticator
+from billing_server.entrypoints.database_watch import DatabaseProbe
 from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
-from billing_server.entrypoints.database_watch import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.readiness import Readiness
 from billing_server.entrypoints.supervisor import WORKER_ENV, supervise
-from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
 from billing_server.service_layer.idempotency import release_held_claims
-from paymentsvc_telemetry.error_tracking import configure_error_tracking
-from paymentsvc_telemetry.logs import configure_logging, stop_logging
-from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
+from paymentsvc_observability.error_tracking import configure_error_tracking
+from paymentsvc_observability.logs import configure_logging, stop_logging
+from paymentsvc_observability.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("billing_server")
 
