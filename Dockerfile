@@ -21,7 +21,7 @@ WORKDIR /src
 COPY clients/python/ clients/python/
 COPY pyproject.toml README.md ./
 COPY billing_server/ billing_server/
-COPY paymentsvc_telemetry/ paymentsvc_telemetry/
+COPY paymentsvc_observability/ paymentsvc_observability/
 COPY stripe_emulator/ stripe_emulator/
 COPY webhook_gateway/ webhook_gateway/
 # Both local projects in one resolve: the directory requirement is the only

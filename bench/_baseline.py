@@ -6,7 +6,8 @@ import grpc
 
 from bench._echo_server import METHOD
 from bench._grpc_load import GrpcLoad, LoadRun, Repeat, run_load, split
-from bench._processes import Process, free_port, listening, wait_until
+from bench._processes import Process, free_port, wait_until
+from paymentsvc_testing.processes import listening
 
 # About the size of a CheckPlan request and answer.
 ECHO_PAYLOAD = b"acct_0001234:pro:" + b"x" * 33

@@ -159,34 +159,3 @@ def machine_busy_seconds() -> tuple[float, float]:
     idle = values[3] + values[4]
     total = sum(values[:8])
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-def children(pid: int) -> list[int]:
-    """The direct children of a process (a supervisor's server processes)."""
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def listening(pid: int, port: int) -> bool:
-    """Whether the process holds a TCP socket listening on `port`."""
-    inodes = {
-        target[8:-1]
-        for fd in Path(f"/proc/{pid}/fd").iterdir()
-        if (target := _link(fd)).startswith("socket:[")
-    }
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if (
-                int(fields[1].rsplit(":", 1)[1], 16) == port
-                and fields[3] == "0A"  # LISTEN
-                and fields[9] in inodes
-            ):
-                return True
-    return False
-
-
-def _link(fd: Path) -> str:
-    try:
-        return os.readlink(fd)
-    except OSError:
-        return ""

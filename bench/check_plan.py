@@ -29,11 +29,12 @@ from bench._billing_server import bearer, start_billing_server
 from bench._database import DEFAULT_SQLITE, DEFAULT_URL, scalar
 from bench._grpc_load import GrpcLoad, LoadRun, run_load, split
 from bench._pg_activity import PgActivity, settle
-from bench._processes import children, listening, rss_mb, wait_until
+from bench._processes import rss_mb, wait_until
 from bench._provenance import code_under_test
 from bench._stats import ratio_line, table
 from billing.v1 import billing_pb2
 from billing_server.adapters.tokens import Scope
+from paymentsvc_testing.processes import children, listening
 
 GET_ENTITLEMENTS = "/billing.v1.BillingService/GetEntitlements"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,14 +14,24 @@ from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.adapters.change_listener import ChangeListener
 from billing_server.adapters.change_poller import ChangePoller
 from billing_server.adapters.circuit_breaker import CircuitBreaker
-from billing_server.adapters.database import Database, connect
+from billing_server.adapters.database import (
+    Database,
+    answered_or_unavailable,
+    connect,
+    make_engine,
+)
 from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
+from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.group_commit import GroupCommit
+from billing_server.adapters.report_queries import SqlReportQueries
 from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.stripe_calls import StripeCalls
+from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
+from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
+from billing_server.adapters.support_queries import SqlSupportQueries
 from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.config import Settings
 from billing_server.domain.events import InboundEvent
@@ -31,9 +42,10 @@ from billing_server.service_layer.dependencies import (
     WebhookSecrets,
     utc_now,
 )
+from billing_server.service_layer.event_recovery import event_backlog
 from billing_server.service_layer.ingest import BatchedIntake, store_events
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
-from billing_server.telemetry import NullTelemetry, Telemetry
+from billing_server.telemetry_port import NullTelemetry, Telemetry
 
 
 def stripe_calls(settings: Settings, telemetry: Telemetry | None = None) -> StripeCalls:
@@ -50,6 +62,49 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
         settings.stripe_attempt_timeout_s,
         settings.stripe_max_network_retries,
     )
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway:
+    return StripeGateway(stripe_client(settings), stripe_calls(settings))
+
+
+def webhook_endpoints(settings: Settings) -> StripeWebhookEndpoints:
+    return StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
+
+
+def stripe_catalog(settings: Settings) -> StripeCatalog:
+    return StripeCatalog(stripe_client(settings), stripe_calls(settings))
+
+
+def schema_revisions_at_head(settings: Settings) -> set[str]:
+    """The database's schema revisions; raises unless they are the head."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        migrations.ensure_at_head(engine)
+        return set(migrations.current_revisions(engine))
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class GaugeReadings:
+    """What the metrics gauges read from the database at scrape time."""
+
+    subscription_counts: Callable[[], list[tuple[str, str, int]]]
+    # By state (in_use, idle, overflow); empty for a pool that does not count.
+    pool_connections: Callable[[], dict[str, int]]
+    backlog: Callable[[], Backlog]
+
+
+def gauge_readings(settings: Settings) -> GaugeReadings:
+    """The readings of a process that serves only the metrics (the supervisor)."""
+    database = connect(settings)
+
+    def backlog() -> Backlog:
+        with SqlAlchemyUnitOfWork(database.reader) as uow:
+            return answered_or_unavailable(lambda: uow.events.backlog(utc_now()))
+
+    return GaugeReadings(database.subscription_counts, database.pool_connections, backlog)
 
 
 @dataclass(frozen=True)
@@ -69,6 +124,20 @@ class Application:
     # Rung when webhook events become due, here or (by NOTIFY) on any replica.
     events_due: Doorbell
     inbox_writer: GroupCommit[tuple[InboundEvent, str | None], bool]
+
+    def gauge_readings(self) -> GaugeReadings:
+        def backlog() -> Backlog:
+            return answered_or_unavailable(lambda: event_backlog(self.deps))
+
+        return GaugeReadings(
+            self.database.subscription_counts, self.database.pool_connections, backlog
+        )
+
+    def report_queries(self) -> SqlReportQueries:
+        return SqlReportQueries(self.database.engine)
+
+    def support_queries(self) -> SqlSupportQueries:
+        return SqlSupportQueries(self.database.engine)
 
     def close(self) -> None:
         self.inbox_writer.close()

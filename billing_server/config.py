@@ -109,10 +109,6 @@ class Settings:
     idempotency_retention_hours: int
 
     @property
-    def uses_emulator(self) -> bool:
-        return self.stripe_api_base is not None
-
-    @property
     def drain_margin_s(self) -> float:
         """What a call cut short by a shutdown needs to answer before its
         grace ends: its rollback and its status."""

@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from billing_server.adapters.webhook_signatures import InvalidSignature, verify
-from paymentsvc_telemetry import request_ids
-from paymentsvc_telemetry.error_tracking import configure_error_tracking
-from paymentsvc_telemetry.logs import configure_logging
-from paymentsvc_telemetry.tracing import configure_tracing, context_from, shutdown_tracing
+from paymentsvc_observability import request_ids
+from paymentsvc_observability.error_tracking import configure_error_tracking
+from paymentsvc_observability.logs import configure_logging
+from paymentsvc_observability.tracing import configure_tracing, context_from, shutdown_tracing
 from webhook_gateway.body import BodyTooLarge, read_limited
 from webhook_gateway.config import GatewaySettings
 from webhook_gateway.forwarding import EventForwarder, Forwarded, Verdict

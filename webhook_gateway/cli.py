@@ -11,7 +11,7 @@ from types import FrameType
 
 import uvicorn
 
-from paymentsvc_telemetry.logs import configure_logging
+from paymentsvc_observability.logs import configure_logging
 from webhook_gateway.config import GatewayConfigError, GatewaySettings
 
 

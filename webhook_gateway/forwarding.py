@@ -10,8 +10,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
-from paymentsvc_telemetry import request_ids
-from paymentsvc_telemetry.tracing import outgoing_headers
+from paymentsvc_observability import request_ids
+from paymentsvc_observability.tracing import outgoing_headers
 
 INGEST_SERVICE = "billing.v1.WebhookIngestService"
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.database_deadlines import ConnectionWatchdog, Reachability, guard
+from billing_server.adapters.report_queries import SqlReportQueries
 from billing_server.config import Settings
+from billing_server.domain.errors import Unavailable
 
 _WRITE = "paymentsvc_write"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,59 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def pool_connections(self) -> dict[str, int]:
+        """The pool's connections by state (in_use, idle, overflow); none
+        for a pool that does not count them (SQLite's)."""
+        pool = self.engine.pool
+        if not isinstance(pool, QueuePool):
+            return {}
+        return {
+            "in_use": pool.checkedout(),
+            "idle": pool.checkedin(),
+            "overflow": max(pool.overflow(), 0),
+        }
+
+    def subscription_counts(self) -> list[tuple[str, str, int]]:
+        """(plan, status, count) of every subscription, grouped."""
+        return answered_or_unavailable(SqlReportQueries(self.engine).counts_by_plan_and_status)
+
+    def run_alone(self, lock_key: int, work: Callable[[], None]) -> bool:
+        """Runs `work` unless another process holds the lock `lock_key`;
+        True when it ran. On PostgreSQL a session-level advisory lock elects
+        one replica; SQLite serves one host, where the caller runs alone."""
+        with self.engine.connect() as connection:
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:
+                won = connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key}
+                )
+                if not won:
+                    return False
+            try:
+                work()
+            finally:
+                if postgres:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key})
+                    connection.commit()
+        return True
+
+
+def answered_or_unavailable(read: Callable[[], T]) -> T:
+    """`read()`, with any database failure raised as Unavailable."""
+    try:
+        return read()
+    except SQLAlchemyError as exc:
+        raise Unavailable(f"the billing database did not answer: {type(exc).__name__}") from exc
 
 
 def connect(settings: Settings) -> Database:

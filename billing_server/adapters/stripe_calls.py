@@ -19,7 +19,7 @@ from billing_server.domain.errors import (
     NotFound,
     Unavailable,
 )
-from billing_server.telemetry import NullTelemetry, Telemetry
+from billing_server.telemetry_port import NullTelemetry, Telemetry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -56,6 +56,11 @@ class StripeGateway(AbstractStripeGateway):
         self._prices: dict[str, tuple[str, float]] = {}
         self._prices_lock = threading.Lock()
 
+    def check_key(self) -> None:
+        """One cheap read that Stripe answers only for a valid key: raises
+        what any call would (refused key, Stripe out of reach)."""
+        self._call("list prices", lambda: self._stripe.v1.prices.list({"limit": 1}))
+
     def create_customer(self, account_id: str, email: str | None, idempotency_key: str) -> str:
         params: CustomerCreateParams = {"metadata": {"account_id": account_id}}
         if email:

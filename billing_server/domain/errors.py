@@ -45,11 +45,6 @@ class FailedPrecondition(BillingError):
     default_reason = "FAILED_PRECONDITION"
 
 
-class AlreadyExists(BillingError):
-    grpc_code = "ALREADY_EXISTS"
-    default_reason = "ALREADY_EXISTS"
-
-
 class PermissionDenied(BillingError):
     grpc_code = "PERMISSION_DENIED"
     default_reason = "PERMISSION_DENIED"
@@ -99,7 +94,6 @@ REPLAYABLE: tuple[type[BillingError], ...] = (
     InvalidArgument,
     NotFound,
     FailedPrecondition,
-    AlreadyExists,
     PermissionDenied,
 )
 

@@ -15,22 +15,19 @@ from sqlalchemy.exc import DBAPIError
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import CatalogError, load_catalog
 from billing_server.adapters.database import make_engine
-from billing_server.adapters.stripe_catalog import StripeCatalog
-from billing_server.adapters.stripe_events import PINNED_API_VERSION
-from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.tokens import Scope, issue_token
-from billing_server.bootstrap import bootstrap, stripe_calls, stripe_client
+from billing_server.bootstrap import bootstrap, stripe_catalog, webhook_endpoints
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
-from billing_server.domain.events import HANDLED_TYPES
 from billing_server.domain.rate_limits import Pacer
 from billing_server.entrypoints import admin_events, admin_reports
-from billing_server.entrypoints.healthcheck import server_status
+from billing_server.entrypoints.admin_healthcheck import server_status
 from billing_server.entrypoints.preflight import run_preflight
 from billing_server.service_layer.catalog_sync import sync_catalog
 from billing_server.service_layer.reconciliation import reconcile
 from billing_server.service_layer.retention import clean_up
-from paymentsvc_telemetry.logs import configure_logging
+from billing_server.service_layer.webhook_endpoint_setup import set_up_webhook_endpoint
+from paymentsvc_observability.logs import configure_logging
 
 # Exit codes scripts can rely on.
 OK, FAILED, MISCONFIGURED = 0, 1, 2
@@ -188,7 +185,7 @@ def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.plans_file)
     changes = sync_catalog(
         catalog,
-        StripeCatalog(stripe_client(settings), stripe_calls(settings)),
+        stripe_catalog(settings),
         dry_run=args.dry_run,
     )
     for change in changes:
@@ -214,32 +211,28 @@ def _preflight(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _webhook_setup(settings: Settings, args: argparse.Namespace) -> int:
-    endpoints = StripeWebhookEndpoints(stripe_client(settings), stripe_calls(settings))
-    events = sorted(HANDLED_TYPES)
-    existing = endpoints.at(args.url)
-    if existing is None:
-        created = endpoints.create(args.url, events, PINNED_API_VERSION)
-        print(f"created webhook endpoint {created.id} for {args.url} (API {PINNED_API_VERSION})")
+    setup = set_up_webhook_endpoint(webhook_endpoints(settings), args.url)
+    endpoint, version = setup.endpoint, setup.api_version
+    if setup.action == "created":
+        print(f"created webhook endpoint {endpoint.id} for {args.url} (API {version})")
         # Shown once: Stripe never returns it again.
-        print(f"signing secret (store it as STRIPE_WEBHOOK_SECRET): {created.secret}")
+        print(f"signing secret (store it as STRIPE_WEBHOOK_SECRET): {endpoint.secret}")
         return OK
-    if existing.enabled_events == set(events) and existing.enabled:
-        print(f"webhook endpoint {existing.id} already receives the six events")
+    if setup.action == "unchanged":
+        print(f"webhook endpoint {endpoint.id} already receives the six events")
     else:
-        endpoints.update(existing.id, events)
-        print(f"updated webhook endpoint {existing.id}: now exactly the six events, enabled")
+        print(f"updated webhook endpoint {endpoint.id}: now exactly the six events, enabled")
         print("its signing secret is unchanged (see the Stripe dashboard)")
-    if existing.api_version != PINNED_API_VERSION:
-        # Stripe cannot change an endpoint's version once it exists.
-        rendered = existing.api_version or "the account default"
+    if not setup.version_pinned:
+        rendered = endpoint.api_version or "the account default"
         print(
-            f"its events are rendered in API version {rendered}, not {PINNED_API_VERSION}:"
+            f"its events are rendered in API version {rendered}, not {version}:"
             " each costs the service a Stripe fetch. Create an endpoint"
             " at a new URL with this command, add its secret to STRIPE_WEBHOOK_SECRET, then"
             " delete this one in the dashboard"
         )
         return FAILED
-    if existing.enabled_events == set(events) and existing.enabled:
+    if setup.action == "unchanged":
         print("nothing to do")
     return OK
 

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TextIO
 
-from billing_server.adapters.report_queries import SqlReportQueries
-from billing_server.adapters.support_queries import SqlSupportQueries
 from billing_server.bootstrap import bootstrap
 from billing_server.config import Settings
 from billing_server.entrypoints import report_output, support_output
@@ -84,7 +82,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
     try:
         until = app.deps.clock()
         report = subscription_report(
-            SqlReportQueries(app.database.engine),
+            app.report_queries(),
             app.deps.catalog,
             until - args.since,
             until,
@@ -100,9 +98,7 @@ def _report(settings: Settings, args: argparse.Namespace) -> int:
 def _account_show(settings: Settings, args: argparse.Namespace) -> int:
     app = bootstrap(settings)
     try:
-        overview = account_overview(
-            app.deps, SqlSupportQueries(app.database.engine), args.account_id, args.limit
-        )
+        overview = account_overview(app.deps, app.support_queries(), args.account_id, args.limit)
         now = app.deps.clock()
     finally:
         app.close()

@@ -26,9 +26,6 @@ METHOD_SCOPES: dict[str, Scope] = {
     "/billing.v1.WebhookIngestService/IngestEvent": Scope.INGEST,
 }
 
-# Open to anyone: probes and grpcurl need them, and they reveal no data.
-PUBLIC_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-
 CALLER_METADATA_KEY = "x-paymentsvc-caller"
 UNIDENTIFIED = "unidentified"
 # Deliberately vague: which part of a credential failed would help an attacker.

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
-
-from sqlalchemy import Engine, text
 
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.event_recovery import replay_missed_events
@@ -19,12 +18,14 @@ from billing_server.service_layer.reconciliation import reconcile
 log = logging.getLogger(__name__)
 # An arbitrary constant naming this job among PostgreSQL advisory locks.
 ADVISORY_LOCK_KEY = 7_461_200_001
+# Runs the work unless another replica holds the lock; True when it ran.
+RunAlone = Callable[[int, Callable[[], None]], bool]
 
 
 class Maintenance:
-    def __init__(self, deps: Dependencies, engine: Engine, interval_s: float) -> None:
+    def __init__(self, deps: Dependencies, run_alone: RunAlone, interval_s: float) -> None:
         self._deps = deps
-        self._engine = engine
+        self._run_alone = run_alone
         self._interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
@@ -39,23 +40,7 @@ class Maintenance:
 
     def run_once(self) -> bool:
         """Runs the job if this replica wins the lock; True when it ran."""
-        with self._engine.connect() as connection:
-            postgres = connection.dialect.name == "postgresql"
-            if postgres:
-                won = connection.scalar(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                )
-                if not won:
-                    return False
-            try:
-                self._work()
-            finally:
-                if postgres:
-                    connection.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
-                    )
-                    connection.commit()
-        return True
+        return self._run_alone(ADVISORY_LOCK_KEY, self._work)
 
     def _work(self) -> None:
         # Replay twice the interval back, so that a missed run leaves no gap.

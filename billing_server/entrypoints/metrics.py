@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -26,19 +25,16 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.circuit_breaker import BreakerState
-from billing_server.adapters.database import connect
 from billing_server.adapters.event_inbox import Backlog
-from billing_server.adapters.orm import SubscriptionRow
+from billing_server.bootstrap import GaugeReadings, gauge_readings
 from billing_server.config import Settings
 from billing_server.domain.errors import BillingError
-from billing_server.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 T = TypeVar("T")
+SubscriptionCounts = Callable[[], list[tuple[str, str, int]]]
+PoolConnections = Callable[[], dict[str, int]]
 
 # Sub-millisecond buckets: CheckPlan must be resolvable well below 1 ms.
 LATENCY_BUCKETS = (
@@ -209,10 +205,11 @@ class ServerMetrics:
     def breaker_changed(self, state: BreakerState) -> None:
         self.stripe_circuit.set(BREAKER_VALUES[state])
 
-    def watch_database(self, engine: Engine, cache_s: float = 15.0) -> None:
-        """Adds the pool gauges and the subscription counts computed at scrape time."""
-        self.registry.register(_PoolCollector(engine))
-        self.registry.register(_SubscriptionCollector(engine, cache_s))
+    def watch_database(self, readings: GaugeReadings, cache_s: float = 15.0) -> None:
+        """Adds the pool, subscription and webhook backlog gauges, read at scrape time."""
+        self.registry.register(_PoolCollector(readings.pool_connections))
+        self.registry.register(_SubscriptionCollector(readings.subscription_counts, cache_s))
+        self.watch_backlog(readings.backlog, cache_s)
 
     def watch_backlog(self, read: Callable[[], Backlog], cache_s: float = 5.0) -> None:
         """Adds the webhook inbox's backlog gauges, read at scrape time."""
@@ -227,7 +224,7 @@ class ServerMetrics:
         gauge.set_function(lambda: float(waiting()))
 
     def publish_process_gauges(
-        self, engine: Engine, waiting: Callable[[], int], interval_s: float = 1.0
+        self, pool_connections: PoolConnections, waiting: Callable[[], int], interval_s: float = 1.0
     ) -> None:
         """For a process of several on one port (multiprocess mode): the pool
         and intake gauges, written every `interval_s` for the supervisor to
@@ -248,11 +245,8 @@ class ServerMetrics:
 
         def publish() -> None:
             while True:
-                pool = engine.pool
-                if isinstance(pool, QueuePool):
-                    pool_gauge.labels("in_use").set(pool.checkedout())
-                    pool_gauge.labels("idle").set(pool.checkedin())
-                    pool_gauge.labels("overflow").set(max(pool.overflow(), 0))
+                for state, count in pool_connections().items():
+                    pool_gauge.labels(state).set(count)
                 intake.set(waiting())
                 time.sleep(interval_s)
 
@@ -269,16 +263,13 @@ def serve_multiprocess(settings: Settings, metrics_dir: Path) -> Any:
     """/metrics for every server process of this host (see supervisor.py):
     their counters, histograms and gauges summed by prometheus_client, and
     the gauges read from the database, once."""
-    database = connect(settings)
+    readings = gauge_readings(settings)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))  # type: ignore[no-untyped-call]
-    registry.register(_SubscriptionCollector(database.engine, settings.metrics_db_cache_s))
-
-    def backlog() -> Backlog:
-        with SqlAlchemyUnitOfWork(database.reader) as uow:
-            return uow.events.backlog(datetime.now(UTC))
-
-    registry.register(_BacklogCollector(backlog, settings.metrics_db_cache_s))
+    registry.register(
+        _SubscriptionCollector(readings.subscription_counts, settings.metrics_db_cache_s)
+    )
+    registry.register(_BacklogCollector(readings.backlog, settings.metrics_db_cache_s))
     assert settings.metrics_address
     host, port = settings.metrics_address.rsplit(":", 1)
     server, _thread = start_http_server(int(port), host, registry=registry)
@@ -286,21 +277,20 @@ def serve_multiprocess(settings: Settings, metrics_dir: Path) -> Any:
 
 
 class _PoolCollector(Collector):
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, read: PoolConnections) -> None:
+        self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        pool = self._engine.pool
-        if not isinstance(pool, QueuePool):
+        connections = self._read()
+        if not connections:
             return
         family = GaugeMetricFamily(
             "paymentsvc_db_pool_connections",
             "Database connections of this replica's pool, by state.",
             labels=["state"],
         )
-        family.add_metric(["in_use"], pool.checkedout())
-        family.add_metric(["idle"], pool.checkedin())
-        family.add_metric(["overflow"], max(pool.overflow(), 0))
+        for state, count in connections.items():
+            family.add_metric([state], count)
         yield family
 
 
@@ -325,7 +315,7 @@ class _Cached(Generic[T]):
                 try:
                     self._value = self._read()
                     self._taken_at = self._clock()
-                except (BillingError, SQLAlchemyError):
+                except BillingError:
                     pass
             return self._value
 
@@ -333,9 +323,8 @@ class _Cached(Generic[T]):
 class _SubscriptionCollector(Collector):
     """Subscriptions by plan and status, from one grouped query."""
 
-    def __init__(self, engine: Engine, cache_s: float) -> None:
-        self._engine = engine
-        self._counts = _Cached(self._read, cache_s)
+    def __init__(self, read: SubscriptionCounts, cache_s: float) -> None:
+        self._counts = _Cached(read, cache_s)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
@@ -347,13 +336,6 @@ class _SubscriptionCollector(Collector):
         for plan, status, count in self._counts.get() or []:
             family.add_metric([plan or "unknown", status], count)
         yield family
-
-    def _read(self) -> list[tuple[str, str, int]]:
-        query = select(SubscriptionRow.plan, SubscriptionRow.status, func.count()).group_by(
-            SubscriptionRow.plan, SubscriptionRow.status
-        )
-        with self._engine.connect() as connection:
-            return [(p, s, int(n)) for p, s, n in connection.execute(query)]
 
 
 class _BacklogCollector(Collector):

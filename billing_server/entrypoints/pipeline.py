@@ -35,8 +35,8 @@ from billing_server.entrypoints.auth import METHOD_SCOPES, Authenticator
 from billing_server.entrypoints.caller import current_identity
 from billing_server.entrypoints.error_mapping import abort_with
 from billing_server.entrypoints.metrics import ServerMetrics
-from paymentsvc_telemetry import request_ids
-from paymentsvc_telemetry.tracing import context_from
+from paymentsvc_observability import request_ids
+from paymentsvc_observability.tracing import context_from
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("billing_server.access")

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
-from billing_server.adapters.database import make_engine
 from billing_server.adapters.stripe_events import PINNED_API_VERSION
-from billing_server.adapters.stripe_gateway import StripeGateway
-from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
-from billing_server.bootstrap import stripe_calls, stripe_client
+from billing_server.adapters.stripe_webhook_endpoints import WebhookEndpoint
+from billing_server.bootstrap import schema_revisions_at_head, stripe_gateway, webhook_endpoints
 from billing_server.config import Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.events import HANDLED_TYPES
+from billing_server.domain.plans import Plan
 from billing_server.production_checks import configuration_problems
 
 
@@ -34,20 +32,22 @@ def run_preflight(settings: Settings, webhook_url: str | None = None) -> list[Ch
             "; ".join(problems),
         )
     ]
-    client = stripe_client(settings)
-    calls = stripe_calls(settings)
+    gateway = stripe_gateway(settings)
     results.append(_check("database reachable and migrated to head", lambda: _database(settings)))
-    results.append(_check("Stripe reachable with this key", lambda: _stripe(settings)))
     results.append(
-        _check(
-            "every catalogue price exists in Stripe",
-            lambda: _prices(settings, StripeGateway(client, calls)),
-        )
+        _check("Stripe reachable with this key", lambda: _stripe(settings, gateway.check_key))
     )
     results.append(
         _check(
+            "every catalogue price exists in Stripe",
+            lambda: _prices(settings, gateway.price_id_for),
+        )
+    )
+    endpoints = webhook_endpoints(settings)
+    results.append(
+        _check(
             "a webhook endpoint receives the six events in the pinned API version",
-            lambda: _webhook(StripeWebhookEndpoints(client, calls), webhook_url),
+            lambda: _webhook(endpoints.all, webhook_url),
         )
     )
     return results
@@ -63,30 +63,24 @@ def _check(name: str, probe: Callable[[], str]) -> CheckResult:
 
 
 def _database(settings: Settings) -> str:
-    engine = make_engine(settings.database_url, settings)
-    try:
-        migrations.ensure_at_head(engine)
-        return ", ".join(sorted(migrations.current_revisions(engine)))
-    finally:
-        engine.dispose()
+    return ", ".join(sorted(schema_revisions_at_head(settings)))
 
 
-def _stripe(settings: Settings) -> str:
-    client = stripe_client(settings)
-    stripe_calls(settings)("list prices", lambda: client.v1.prices.list({"limit": 1}))
+def _stripe(settings: Settings, check_key: Callable[[], None]) -> str:
+    check_key()
     mode = "live" if settings.stripe_api_key.startswith(("sk_live_", "rk_live_")) else "test"
     return f"{mode} mode"
 
 
-def _prices(settings: Settings, gateway: StripeGateway) -> str:
+def _prices(settings: Settings, price_id_for: Callable[[Plan], str]) -> str:
     catalog = load_catalog(settings.plans_file)
-    found = [f"{plan.name}={gateway.price_id_for(plan)}" for plan in catalog.purchasable]
+    found = [f"{plan.name}={price_id_for(plan)}" for plan in catalog.purchasable]
     return ", ".join(found) or "no priced plans"
 
 
-def _webhook(endpoints: StripeWebhookEndpoints, url: str | None) -> str:
+def _webhook(endpoints: Callable[[], Sequence[WebhookEndpoint]], url: str | None) -> str:
     events = sorted(HANDLED_TYPES)
-    matching = [e for e in endpoints.all() if e.delivers(events) and (url is None or e.url == url)]
+    matching = [e for e in endpoints() if e.delivers(events) and (url is None or e.url == url)]
     if not matching:
         where = f" at {url}" if url else ""
         raise ValueError(

@@ -21,22 +21,21 @@ from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
 from billing_server.entrypoints.auth import Authenticator
+from billing_server.entrypoints.database_watch import DatabaseProbe
 from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import RunningServer, TlsFiles, create_server
-from billing_server.entrypoints.health_probe import DatabaseProbe
 from billing_server.entrypoints.maintenance import Maintenance
 from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
+from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.readiness import Readiness
 from billing_server.entrypoints.supervisor import WORKER_ENV, supervise
-from billing_server.entrypoints.telemetry import ServiceTelemetry
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
-from billing_server.service_layer.event_recovery import event_backlog
 from billing_server.service_layer.idempotency import release_held_claims
-from paymentsvc_telemetry.error_tracking import configure_error_tracking
-from paymentsvc_telemetry.logs import configure_logging, stop_logging
-from paymentsvc_telemetry.tracing import configure_tracing, shutdown_tracing
+from paymentsvc_observability.error_tracking import configure_error_tracking
+from paymentsvc_observability.logs import configure_logging, stop_logging
+from paymentsvc_observability.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger("billing_server")
 
@@ -80,10 +79,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     worker = os.environ.get(WORKER_ENV)
     if worker is not None:
         # One of several processes: the supervisor serves the metrics.
-        metrics.publish_process_gauges(app.database.engine, lambda: app.inbox_writer.waiting)
+        metrics.publish_process_gauges(
+            app.database.pool_connections, lambda: app.inbox_writer.waiting
+        )
     else:
-        metrics.watch_database(app.database.engine, settings.metrics_db_cache_s)
-        metrics.watch_backlog(lambda: event_backlog(app.deps), settings.metrics_db_cache_s)
+        metrics.watch_database(app.gauge_readings(), settings.metrics_db_cache_s)
         metrics.watch_intake(lambda: app.inbox_writer.waiting)
     app.change_listener.start()
     joining = worker not in (None, "0")
@@ -123,7 +123,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     _report_stripe_health(app, running, metrics)
     applier = EventApplier(app.deps, app.events_due, settings.applier_threads)
     applier.start()
-    maintenance = Maintenance(app.deps, app.database.engine, settings.maintenance_interval_s)
+    maintenance = Maintenance(app.deps, app.database.run_alone, settings.maintenance_interval_s)
     if settings.maintenance_interval_s > 0:
         maintenance.start()
 
@@ -131,7 +131,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         app.database.reachability.set(reachable)
         readiness.set("database", reachable)
 
-    probe = DatabaseProbe(app.database.engine, database_reachable, settings.health_probe_interval_s)
+    probe = DatabaseProbe(app.database.ping, database_reachable, settings.health_probe_interval_s)
     probe.start()
     if settings.metrics_address:
         log.info(

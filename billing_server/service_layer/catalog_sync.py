@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from billing_server.adapters.stripe_catalog import StripeCatalog
-from billing_server.domain.plans import Catalog
+from billing_server.adapters.stripe_catalog import StripePrice
+from billing_server.domain.plans import Catalog, Plan, PlanPrice
+
+
+class CatalogPort(Protocol):
+    """Stripe's products and prices, as the sync reads and writes them."""
+
+    def price_by_lookup_key(self, lookup_key: str) -> StripePrice | None: ...
+
+    def create_product(self, plan: Plan) -> str: ...
+
+    def create_price(
+        self, product_id: str, lookup_key: str, price: PlanPrice, *, transfer: bool
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -15,7 +28,7 @@ class CatalogChange:
     detail: str
 
 
-def sync_catalog(catalog: Catalog, stripe: StripeCatalog, *, dry_run: bool) -> list[CatalogChange]:
+def sync_catalog(catalog: Catalog, stripe: CatalogPort, *, dry_run: bool) -> list[CatalogChange]:
     """Creates what is missing. Stripe prices cannot change their amount, so a
     changed price is replaced by a new one that takes over the lookup key."""
     changes: list[CatalogChange] = []

@@ -14,7 +14,7 @@ from billing_server.domain.plans import Catalog
 from billing_server.domain.rate_limits import Pacer
 from billing_server.service_layer.claims import HeldClaims
 from billing_server.service_layer.unit_of_work import UnitOfWorkFactory
-from billing_server.telemetry import NullTelemetry, Telemetry
+from billing_server.telemetry_port import NullTelemetry, Telemetry
 
 # Stripe allows 25 requests/s in test mode and 100 live; what the applier and
 # reconciliation take leaves the rest to the calls callers wait for.

@@ -30,7 +30,7 @@ from billing_server.domain.subscriptions import (
     SubscriptionStatus,
 )
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
-from billing_server.telemetry import Telemetry
+from billing_server.telemetry_port import Telemetry
 
 log = logging.getLogger(__name__)
 

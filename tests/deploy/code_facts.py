@@ -21,7 +21,7 @@ from webhook_gateway.app import create_app
 from webhook_gateway.config import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE_PACKAGES = ("billing_server", "webhook_gateway", "stripe_emulator", "paymentsvc_telemetry")
+CODE_PACKAGES = ("billing_server", "webhook_gateway", "stripe_emulator", "paymentsvc_observability")
 
 # Environment variables the deployment files set before the code reads them.
 # Each is promised by the lead; drop it from here once the code reads it.

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.metrics_core import Metric
 from sqlalchemy import create_engine, text
-from sqlalchemy.pool import QueuePool
 
 from billing_server.adapters.account_repository import CHANGES_CHANNEL
 from billing_server.adapters.event_inbox import Backlog
+from billing_server.bootstrap import GaugeReadings
 from billing_server.entrypoints.metrics import ServerMetrics
 from tests.deploy.code_facts import ROOT, admin_command_problem, is_env_read, split_admin_argv
 from webhook_gateway.metrics import GatewayMetrics
@@ -46,10 +46,15 @@ def metric_names() -> set[str]:
     family: Metric
     metrics = ServerMetrics.create()
     # The gauges read at scrape time, with stand-ins for what they read.
-    metrics.watch_backlog(lambda: Backlog({"received": 0}, None, 0))
+    metrics.watch_database(
+        GaugeReadings(
+            subscription_counts=lambda: [("pro", "active", 1)],
+            pool_connections=lambda: {"in_use": 0, "idle": 1, "overflow": 0},
+            backlog=lambda: Backlog({"received": 0}, None, 0),
+        ),
+        cache_s=0,
+    )
     metrics.watch_intake(lambda: 0)
-    # The pool and subscription gauges, over a database that has no tables.
-    metrics.watch_database(create_engine("sqlite://", poolclass=QueuePool), cache_s=0)
     for registry in (metrics.registry, GatewayMetrics.create().registry):
         for family in registry.collect():
             names.update(family.name + s for s in SAMPLE_SUFFIXES.get(family.type, ("",)))

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from paymentsvc_telemetry.tracing import CONVENTIONAL_PORTS, GRPC, otlp_protocol
+from paymentsvc_observability.tracing import CONVENTIONAL_PORTS, GRPC, otlp_protocol
 from tests.deploy import compose_file
 from tests.deploy.code_facts import ROOT
 from tests.deploy.test_compose import effective_env

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_client import BillingClient
+from paymentsvc_testing.processes import children, established, listening
 from tests.e2e.conftest import (
     READINESS,
     BillingServer,
@@ -39,45 +39,15 @@ def two_processes(database_url: str, emulator: Emulator, e2e_logs: Path) -> Iter
     server.process.stop()
 
 
-def workers(supervisor_pid: int) -> list[int]:
-    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text()
-    return [int(pid) for pid in children.split()]
-
-
-def established_on(pid: int, port: int) -> int:
-    """TCP connections the process holds that were accepted on `port`."""
-    return _sockets_on(pid, port, "01")
-
-
-def listening_on(pid: int, port: int) -> bool:
-    return _sockets_on(pid, port, "0A") > 0
-
-
-def _sockets_on(pid: int, port: int, state: str) -> int:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd) if fd.is_symlink() else ""
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == state and fields[9] in inodes:
-                count += 1
-    return count
-
-
 def test_both_processes_serve_hear_every_change_and_drain(
     two_processes: BillingServer, emulator: Emulator, account_id: str
 ) -> None:
     server = two_processes
     port = int(server.target.rsplit(":", 1)[1])
-    pids = workers(server.process.popen.pid)
+    pids = children(server.process.popen.pid)
     assert len(pids) == 2
     # Ready was answered by one of them; the other may still be starting.
-    wait_until(lambda: all(listening_on(pid, port) for pid in pids), 30, "both to listen")
+    wait_until(lambda: all(listening(pid, port) for pid in pids), 30, "both to listen")
 
     channels = [
         # Distinct channel arguments: no connection shared between channels.
@@ -101,7 +71,7 @@ def test_both_processes_serve_hear_every_change_and_drain(
             return [s.CheckPlan(request, timeout=5).allowed for s in stubs]
 
         assert not any(answers())  # every channel connected, each to one process
-        connections = {pid: established_on(pid, port) for pid in pids}
+        connections = {pid: established(pid, port) for pid in pids}
         assert all(n > 0 for n in connections.values()), connections
         # Each process reports itself ready (a load balancer may ask either).
         for channel in channels:
@@ -157,7 +127,7 @@ def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path, emulator: Emulator)
 
 
 def test_no_server_process_outlives_a_killed_supervisor(two_processes: BillingServer) -> None:
-    pids = workers(two_processes.process.popen.pid)
+    pids = children(two_processes.process.popen.pid)
     two_processes.process.popen.send_signal(signal.SIGKILL)
     two_processes.process.popen.wait(10)
     wait_until(lambda: not any(_alive(pid) for pid in pids), 20, "the server processes to stop")

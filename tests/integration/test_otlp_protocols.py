@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from paymentsvc_telemetry.tracing import CONVENTIONAL_PORTS, otlp_exporter, otlp_protocol
+from paymentsvc_observability.tracing import CONVENTIONAL_PORTS, otlp_exporter, otlp_protocol
 
 pytestmark = pytest.mark.integration
 

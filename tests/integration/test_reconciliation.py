@@ -17,7 +17,7 @@ from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenanc
 from billing_server.service_layer import checking
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.reconciliation import reconcile
-from billing_server.telemetry import NullTelemetry
+from billing_server.telemetry_port import NullTelemetry
 from tests import stripe_payloads as stripe
 from tests.conftest import TEST_DATABASE_ENV
 from tests.fakes import FakeStripeGateway
@@ -100,7 +100,7 @@ def test_one_replica_at_a_time_runs_the_schedule(
     stripe_only(fake_stripe, account_id)
     telemetry = Recorded()
     maintenance = Maintenance(
-        dataclasses.replace(deps, telemetry=telemetry), app.database.engine, 3600
+        dataclasses.replace(deps, telemetry=telemetry), app.database.run_alone, 3600
     )
     with app.database.engine.connect() as other_replica:
         assert other_replica.scalar(

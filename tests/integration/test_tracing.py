@@ -21,9 +21,9 @@ from billing_server.config import Settings
 from billing_server.entrypoints.event_applier import EventApplier
 from billing_server.entrypoints.grpc_server import create_server
 from billing_server.entrypoints.metrics import ServerMetrics
+from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.serve import pipeline
-from billing_server.entrypoints.telemetry import ServiceTelemetry
-from paymentsvc_telemetry.tracing import configure_tracing
+from paymentsvc_observability.tracing import configure_tracing
 from tests import stripe_payloads
 from tests.e2e.services import free_port, wait_until
 from tests.fakes import FakeStripeGateway

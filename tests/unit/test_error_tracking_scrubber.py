@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paymentsvc_telemetry.error_tracking import (
+from paymentsvc_observability.error_tracking import (
     FILTERED,
     configure_error_tracking,
     scrub_event,

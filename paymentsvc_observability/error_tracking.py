@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import sentry_sdk
 from opentelemetry import trace
 
-from paymentsvc_telemetry import request_ids
+from paymentsvc_observability import request_ids
 
 FILTERED = "[Filtered]"
 # Variables whose values are secret (comma-separated lists during rotations).

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from opentelemetry import trace
 
 from billing_server.entrypoints.metrics import ServerMetrics
-from paymentsvc_telemetry.tracing import context_from, outgoing_headers
+from paymentsvc_observability.tracing import context_from, outgoing_headers
 
 
 class ServiceTelemetry:

@@ -16,7 +16,7 @@ from logging.handlers import QueueHandler, QueueListener
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-from paymentsvc_telemetry import request_ids
+from paymentsvc_observability import request_ids
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s"

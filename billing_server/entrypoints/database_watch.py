@@ -8,22 +8,20 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
-
 log = logging.getLogger(__name__)
 
 
 class DatabaseProbe:
-    """Pings the database every `interval_s` in a thread of its own and
-    reports each change of reachability to `on_change`. A ping without an
+    """Pings the database (`ping` is True when it answers) every
+    `interval_s` in a thread of its own and reports each change of
+    reachability to `on_change`. A ping without an
     answer within an interval counts as unreachable: a silent partition
     flips readiness within two intervals, not when TCP gives up."""
 
     def __init__(
-        self, engine: Engine, on_change: Callable[[bool], None], interval_s: float = 2.0
+        self, ping: Callable[[], bool], on_change: Callable[[bool], None], interval_s: float = 2.0
     ) -> None:
-        self._engine = engine
+        self._ping = ping
         self._on_change = on_change
         self._interval_s = interval_s
         self._stop = threading.Event()
@@ -56,11 +54,3 @@ class DatabaseProbe:
             return self._ping_pending.result(timeout=self._interval_s)
         except FutureTimeout:
             return False
-
-    def _ping(self) -> bool:
-        try:
-            with self._engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            return False
-        return True
