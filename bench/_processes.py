@@ -5,13 +5,15 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
+
+from paymentsvc_testing.running import LoggedProcess
+from paymentsvc_testing.running import free_port as free_port
+from paymentsvc_testing.running import wait_until as wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -21,38 +23,17 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PR_SET_PDEATHSIG = 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    give_up_at = time.monotonic() + timeout_s
-    while time.monotonic() < give_up_at:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} did not become ready within {timeout_s}s")
-
-
-class Process:
-    """A child process with its output in a log file, stopped with SIGTERM."""
+class Process(LoggedProcess):
+    """A child process of a benchmark, logged under WORK_DIR, that dies with it."""
 
     def __init__(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> None:
-        self.name = name
         WORK_DIR.mkdir(exist_ok=True)
-        self.log_path = WORK_DIR / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
+        super().__init__(
+            name,
             argv,
+            env or {},
+            WORK_DIR / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log",
             cwd=REPO,
-            env={**os.environ, **(env or {})},
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
 
@@ -65,30 +46,6 @@ class Process:
     @classmethod
     def module(cls, name: str, module: str, *args: str) -> Process:
         return cls(name, [sys.executable, "-m", module, *args])
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def running(self) -> bool:
-        """True while it runs; an early exit is an error that shows its log."""
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited {self.popen.returncode}:\n{self.log()}")
-        return True
-
-    def stop(self, timeout_s: float = 15.0) -> int:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        self._log.close()
-        return self.popen.returncode
 
     def __enter__(self) -> Process:
         return self
