@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from billing_server import deadlines
-from billing_server.adapters.repositories import IdempotencyRecord
+from billing_server.adapters.idempotency_store import IdempotencyRecord
 from billing_server.domain.errors import (
     REPLAYABLE,
     Aborted,

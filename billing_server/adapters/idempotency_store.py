@@ -1,8 +1,5 @@
-"""Repositories of the request records: idempotency keys and the audit log.
-
-Accounts and subscriptions have rooms of their own (account_repository.py,
-subscription_repository.py).
-"""
+"""The idempotency records: one per (method, key), claimed while a request
+runs and finished with the answer a retry replays."""
 
 from __future__ import annotations
 
@@ -16,11 +13,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_server.adapters.orm import (
-    AuditLogRow,
-    IdempotencyRecordRow,
-)
-from billing_server.domain.audit import AuditEntry
+from billing_server.adapters.orm import IdempotencyRecordRow
 
 IdempotencyState = Literal["pending", "succeeded", "failed"]
 
@@ -72,11 +65,6 @@ class AbstractIdempotencyStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_created_before(self, cutoff: datetime, limit: int) -> int: ...
-
-
-class AbstractAuditLog(abc.ABC):
-    @abc.abstractmethod
-    def record(self, entry: AuditEntry) -> None: ...
 
 
 class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
@@ -194,21 +182,3 @@ def _state(value: str) -> IdempotencyState:
     if value == "failed":
         return "failed"
     raise ValueError(f"unknown idempotency state {value!r}")
-
-
-class SqlAlchemyAuditLog(AbstractAuditLog):
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def record(self, entry: AuditEntry) -> None:
-        self.session.add(
-            AuditLogRow(
-                occurred_at=entry.occurred_at,
-                actor=entry.actor,
-                action=entry.action,
-                account_id=entry.account_id,
-                outcome=entry.outcome,
-                idempotency_key=entry.idempotency_key,
-                detail=json.dumps(entry.detail, sort_keys=True) if entry.detail else None,
-            )
-        )
