@@ -17,6 +17,10 @@ from billing_server.adapters.orm import IdempotencyRecordRow
 
 IdempotencyState = Literal["pending", "succeeded", "failed"]
 
+# A refusal as stored for its replay: code, message and reason as strings,
+# with "metadata" (a mapping of strings) and "field" when the refusal had them.
+StoredError = dict[str, object]
+
 
 @dataclass(frozen=True)
 class IdempotencyRecord:
@@ -25,7 +29,7 @@ class IdempotencyRecord:
     fingerprint: str
     state: IdempotencyState
     response: bytes | None
-    error: dict[str, str] | None
+    error: StoredError | None
     updated_at: datetime
 
 
@@ -55,7 +59,7 @@ class AbstractIdempotencyStore(abc.ABC):
         now: datetime,
         *,
         response: bytes | None = None,
-        error: dict[str, str] | None = None,
+        error: StoredError | None = None,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -132,7 +136,7 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
         now: datetime,
         *,
         response: bytes | None = None,
-        error: dict[str, str] | None = None,
+        error: StoredError | None = None,
     ) -> None:
         self.session.execute(
             update(IdempotencyRecordRow)
