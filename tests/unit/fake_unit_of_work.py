@@ -12,13 +12,17 @@ import dataclasses
 from datetime import datetime
 
 from billing_server.adapters.audit_log import AbstractAuditLog
+from billing_server.adapters.catalog_file import load_catalog
 from billing_server.adapters.idempotency_store import (
     AbstractIdempotencyStore,
     IdempotencyRecord,
     StoredError,
 )
+from billing_server.config import DEFAULT_PLANS_FILE
 from billing_server.domain.audit import AuditEntry
+from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
+from tests.fakes import FakeStripeGateway
 
 
 @dataclasses.dataclass
@@ -132,3 +136,19 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     def _rollback(self) -> None:
         pass
+
+
+class _NoIntake:
+    def store(self, event: object, traceparent: str | None) -> bool:
+        raise AssertionError("these tests take no events")
+
+
+def fake_dependencies(database: FakeDatabase, stripe: FakeStripeGateway) -> Dependencies:
+    """Dependencies over the in-memory database and the fake Stripe gateway."""
+    return Dependencies(
+        uow=database.uow,
+        stripe=stripe,
+        catalog=load_catalog(DEFAULT_PLANS_FILE),
+        urls=CheckoutUrls("https://s.example", "https://c.example", "https://r.example"),
+        intake=_NoIntake(),
+    )

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from billing_server.adapters.catalog_file import load_catalog
-from billing_server.config import DEFAULT_PLANS_FILE
 from billing_server.domain.errors import FailedPrecondition, InvalidArgument
-from billing_server.service_layer.dependencies import CheckoutUrls, Dependencies
+from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.idempotency import run_idempotent
 from tests.fakes import FakeStripeGateway
-from tests.unit.fake_unit_of_work import FakeDatabase
-
-
-class _NoIntake:
-    def store(self, event: object, traceparent: str | None) -> bool:
-        raise AssertionError("no events here")
+from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
 
 
 @pytest.fixture
@@ -25,13 +18,7 @@ def database() -> FakeDatabase:
 
 @pytest.fixture
 def deps(database: FakeDatabase) -> Dependencies:
-    return Dependencies(
-        uow=database.uow,
-        stripe=FakeStripeGateway(),
-        catalog=load_catalog(DEFAULT_PLANS_FILE),
-        urls=CheckoutUrls("https://s", "https://c", "https://r"),
-        intake=_NoIntake(),
-    )
+    return fake_dependencies(database, FakeStripeGateway())
 
 
 def same(response: bytes) -> bytes:
