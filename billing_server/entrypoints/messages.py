@@ -13,7 +13,7 @@ from billing_server.domain.entitlements import DenialReason
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.plans import Plan
 from billing_server.domain.subscriptions import AccountState, SubscriptionStatus
-from billing_server.service_layer.checking import Checked, Entitled, Source
+from billing_server.service_layer.entitlement_checks import Checked, Entitled, Source
 from billing_server.service_layer.lifecycle import CancellationTiming
 
 _STATUS = {

@@ -21,7 +21,14 @@ from billing_server.domain.subscriptions import AccountState
 from billing_server.entrypoints import messages
 from billing_server.entrypoints.caller import current_caller
 from billing_server.entrypoints.watch_servicer import Watchers
-from billing_server.service_layer import checking, checkout, lifecycle, portal, queries, validation
+from billing_server.service_layer import (
+    checkout,
+    entitlement_checks,
+    lifecycle,
+    portal,
+    queries,
+    validation,
+)
 from billing_server.service_layer.audit import record_outcome
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.idempotency import Completion, run_idempotent
@@ -42,13 +49,13 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
     ) -> billing_pb2.CheckPlanResponse:
         which = request.WhichOneof("requirement")
         if which == "plan":
-            requirement: Requirement = checking.plan_requirement(request.plan)
+            requirement: Requirement = entitlement_checks.plan_requirement(request.plan)
         elif which == "feature":
-            requirement = checking.feature_requirement(request.feature)
+            requirement = entitlement_checks.feature_requirement(request.feature)
         else:
             raise InvalidArgument("set either plan or feature", field="requirement")
         return messages.checked(
-            checking.check_plan(
+            entitlement_checks.check_plan(
                 self.deps, request.account_id, requirement, request.min_state_version
             )
         )
@@ -57,7 +64,9 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: billing_pb2.GetEntitlementsRequest, context: grpc.ServicerContext
     ) -> billing_pb2.GetEntitlementsResponse:
         return messages.entitled(
-            checking.get_entitlements(self.deps, request.account_id, request.min_state_version)
+            entitlement_checks.get_entitlements(
+                self.deps, request.account_id, request.min_state_version
+            )
         )
 
     def ListPlans(

@@ -8,9 +8,9 @@ from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.fetched_snapshots import record_fetched
 from billing_server.service_layer.idempotency import Completion, stripe_key
 from billing_server.service_layer.linking import link_customer
-from billing_server.service_layer.syncing import record_fetched
 
 
 def create_checkout(

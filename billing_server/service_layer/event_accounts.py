@@ -77,7 +77,7 @@ def defer(
 ) -> None:
     """Leaves the events until their account can be found; after DEFERRED_GIVE_UP,
     rejects them. Linking the customer, or recording the subscription, makes
-    them due at once (service_layer/linking.py, syncing.py)."""
+    them due at once (service_layer/linking.py, fetched_snapshots.py)."""
     first_received = min(e.stored.received_at for e in events)
     if now - first_received > DEFERRED_GIVE_UP:
         outcomes.rejected["ACCOUNT_NOT_FOUND"].extend(events)

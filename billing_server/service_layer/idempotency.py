@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from billing_server import deadlines
-from billing_server.adapters.repositories import IdempotencyRecord
+from billing_server.adapters.idempotency_store import IdempotencyRecord, StoredError
 from billing_server.domain.errors import (
     REPLAYABLE,
     Aborted,
@@ -198,14 +198,30 @@ def _claim_length() -> timedelta:
 def _replay(record: IdempotencyRecord) -> bytes:
     if record.state == "failed" and record.error is not None:
         error = record.error
-        cls = error_for_code(error["code"])
-        raise cls(error["message"], reason=error["reason"])
+        cls = error_for_code(str(error["code"]))
+        metadata = error.get("metadata")
+        field = error.get("field")
+        raise cls(
+            str(error["message"]),
+            reason=str(error["reason"]),
+            metadata=(
+                {str(k): str(v) for k, v in metadata.items()}
+                if isinstance(metadata, dict)
+                else None
+            ),
+            field=field if isinstance(field, str) else None,
+        )
     assert record.response is not None
     return record.response
 
 
-def _error_record(exc: BillingError) -> dict[str, str]:
-    return {"code": exc.grpc_code, "message": exc.message, "reason": exc.reason}
+def _error_record(exc: BillingError) -> StoredError:
+    record: StoredError = {"code": exc.grpc_code, "message": exc.message, "reason": exc.reason}
+    if exc.metadata:
+        record["metadata"] = dict(exc.metadata)
+    if exc.field is not None:
+        record["field"] = exc.field
+    return record
 
 
 def _finish(
@@ -213,7 +229,7 @@ def _finish(
     claim: Claim,
     *,
     response: bytes | None = None,
-    error: dict[str, str] | None = None,
+    error: StoredError | None = None,
 ) -> None:
     with deps.uow(write=True) as uow:
         uow.idempotency.finish(

@@ -12,8 +12,8 @@ from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.fetched_snapshots import record_fetched
 from billing_server.service_layer.idempotency import Completion, stripe_key
-from billing_server.service_layer.syncing import record_fetched
 
 
 class CancellationTiming(enum.Enum):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from billing_server.domain.subscriptions import Subscription, SubscriptionSnapshot
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.fetched_snapshots import record_fetched
 from billing_server.service_layer.recording import Recorded
-from billing_server.service_layer.syncing import record_fetched
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from billing_server.adapters.orm import AccountRow, AuditLogRow, StripeEventRow,
 from billing_server.adapters.support_queries import SqlSupportQueries
 from billing_server.domain.entitlements import Decision, FeatureRequirement, PlanRequirement
 from billing_server.service_layer import validation
-from billing_server.service_layer.checking import check_plan
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import check_plan
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from billing_server.adapters.account_repository import (
     AbstractAccountRepository,
     SqlAlchemyAccountRepository,
 )
+from billing_server.adapters.audit_log import AbstractAuditLog, SqlAlchemyAuditLog
 from billing_server.adapters.event_inbox import AbstractEventInbox
-from billing_server.adapters.repositories import (
-    AbstractAuditLog,
+from billing_server.adapters.idempotency_store import (
     AbstractIdempotencyStore,
-    SqlAlchemyAuditLog,
     SqlAlchemyIdempotencyStore,
 )
 from billing_server.adapters.sql_event_inbox import SqlAlchemyEventInbox

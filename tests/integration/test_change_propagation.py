@@ -18,7 +18,7 @@ from billing_server.bootstrap import Application, bootstrap
 from billing_server.config import Settings
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.domain.subscriptions import AccountStanding
-from billing_server.service_layer import checking
+from billing_server.service_layer.entitlement_checks import check_plan
 from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.conftest import TEST_DATABASE_ENV
 from tests.e2e.services import wait_until
@@ -92,12 +92,12 @@ def test_a_change_on_one_replica_reaches_the_other(
 ) -> None:
     a, b = replicas
     # Now in b's view.
-    before = checking.check_plan(b.deps, account_id, PlanRequirement("free")).decision
+    before = check_plan(b.deps, account_id, PlanRequirement("free")).decision
     bump(a, account_id)
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
         if (
-            checking.check_plan(b.deps, account_id, PlanRequirement("free")).decision.state_version
+            check_plan(b.deps, account_id, PlanRequirement("free")).decision.state_version
             > before.state_version
         ):
             break

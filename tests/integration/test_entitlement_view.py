@@ -21,9 +21,8 @@ from billing_server.domain.entitlements import FeatureRequirement, PlanRequireme
 from billing_server.domain.errors import FailedPrecondition, Unavailable
 from billing_server.domain.payments import PaymentHistory
 from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
-from billing_server.service_layer import checking
-from billing_server.service_layer.checking import Source
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import Source, check_plan, get_entitlements
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -135,11 +134,11 @@ def test_a_change_committed_during_the_load_wins(app: Application) -> None:
     ViewKeeper(view, _ChangingDuringLoad(app, account)).load()
 
     assert view.complete
-    answer = checking.check_plan(deps, account, PlanRequirement("enterprise"))
+    answer = check_plan(deps, account, PlanRequirement("enterprise"))
     assert answer.decision.allowed, "the load's older read was kept over the change"
     assert answer.source is Source.DATABASE
     assert answer.decision.state_version == version_in_database(app, account)
-    again = checking.check_plan(deps, account, PlanRequirement("enterprise"))
+    again = check_plan(deps, account, PlanRequirement("enterprise"))
     assert again.source is Source.VIEW
     assert again.decision.allowed
 
@@ -150,7 +149,7 @@ def test_a_complete_view_answers_unknown_accounts_without_the_database(
     view = EntitlementView()
     view.loaded()
     deps = dataclasses.replace(app.deps, view=view, uow=_unreachable)
-    answer = checking.check_plan(deps, "acct_never_seen_anywhere", PlanRequirement("free"))
+    answer = check_plan(deps, "acct_never_seen_anywhere", PlanRequirement("free"))
     assert answer.source is Source.VIEW
     assert answer.decision.allowed
     assert answer.decision.state_version == 0
@@ -166,19 +165,19 @@ def test_min_state_version_reads_through_a_view_that_has_not_heard(app: Applicat
     record(app, account, plan="enterprise")
     newest = version_in_database(app, account)
 
-    unaware = checking.check_plan(deps, account, PlanRequirement("enterprise"))
+    unaware = check_plan(deps, account, PlanRequirement("enterprise"))
     assert unaware.source is Source.VIEW
     assert not unaware.decision.allowed
-    fresh = checking.check_plan(deps, account, PlanRequirement("enterprise"), newest)
+    fresh = check_plan(deps, account, PlanRequirement("enterprise"), newest)
     assert fresh.source is Source.DATABASE
     assert fresh.decision.allowed
     assert fresh.decision.state_version == newest
-    kept = checking.check_plan(deps, account, PlanRequirement("enterprise"), newest)
+    kept = check_plan(deps, account, PlanRequirement("enterprise"), newest)
     assert kept.source is Source.VIEW
     assert kept.decision.allowed
 
     with pytest.raises(FailedPrecondition) as ahead:
-        checking.check_plan(deps, account, PlanRequirement("pro"), newest + 5)
+        check_plan(deps, account, PlanRequirement("pro"), newest + 5)
     assert ahead.value.reason == "STATE_VERSION_AHEAD"
 
 
@@ -217,7 +216,7 @@ def test_stale_answers_while_out_of_touch_then_unavailable(app: Application) -> 
     deps = dataclasses.replace(app.deps, view=view, uow=_unreachable)
 
     within = dataclasses.replace(deps, clock=lambda: lost_at + timedelta(minutes=4))
-    stale = checking.check_plan(within, account, PlanRequirement("pro"))
+    stale = check_plan(within, account, PlanRequirement("pro"))
     assert stale.decision.allowed
     assert stale.source is Source.VIEW
     assert stale.freshness.stale
@@ -225,10 +224,10 @@ def test_stale_answers_while_out_of_touch_then_unavailable(app: Application) -> 
 
     beyond = dataclasses.replace(deps, clock=lambda: lost_at + timedelta(minutes=6))
     with pytest.raises(Unavailable):
-        checking.check_plan(beyond, account, PlanRequirement("pro"))
+        check_plan(beyond, account, PlanRequirement("pro"))
     # With the database back (only the feed still lost), answers come from it.
     reachable = dataclasses.replace(beyond, uow=app.deps.uow)
-    read = checking.check_plan(reachable, account, PlanRequirement("pro"))
+    read = check_plan(reachable, account, PlanRequirement("pro"))
     assert read.source is Source.DATABASE
     assert not read.freshness.stale
 
@@ -246,12 +245,12 @@ def test_get_entitlements_agrees_with_check_plan(
         (account,) = accounts(1)
         if status is not None:
             record(app, account, plan=plan.name, status=status)
-        entitled = checking.get_entitlements(deps, account).entitlements
+        entitled = get_entitlements(deps, account).entitlements
         for feature in features:
-            check = checking.check_plan(deps, account, FeatureRequirement(feature)).decision
+            check = check_plan(deps, account, FeatureRequirement(feature)).decision
             assert check.allowed == (feature in entitled.features), (plan.name, feature)
         for required in catalog.plans:
-            check = checking.check_plan(deps, account, PlanRequirement(required.name)).decision
+            check = check_plan(deps, account, PlanRequirement(required.name)).decision
             rank = entitled.plan.rank if entitled.plan else -1
             assert check.allowed == (rank >= required.rank), (plan.name, required.name)
             assert check.plan == (entitled.plan.name if entitled.plan else None)
@@ -261,7 +260,7 @@ def test_get_entitlements_agrees_with_check_plan(
 def test_get_entitlements_carries_the_plan_limits(deps: Dependencies, app: Application) -> None:
     (account,) = accounts(1)
     record(app, account, plan="pro")
-    entitled = checking.get_entitlements(deps, account).entitlements
+    entitled = get_entitlements(deps, account).entitlements
     assert entitled.plan is not None
     assert dict(entitled.plan.limits) == {"projects": 100, "seats": 10}
 

@@ -115,6 +115,20 @@ def test_a_refusal_is_remembered_and_replayed(deps: Dependencies, key: str) -> N
     assert calls == 1
 
 
+def test_a_replayed_refusal_keeps_its_metadata_and_field(deps: Dependencies, key: str) -> None:
+    def refuse(done: object) -> bytes:
+        raise InvalidArgument(
+            "bad plan", reason="PLAN_UNKNOWN", metadata={"plan": "gold"}, field="plan"
+        )
+
+    seen = []
+    for _ in range(2):
+        with pytest.raises(InvalidArgument) as error:
+            run_idempotent(deps, method="M", key=key, fingerprint="f", compute=refuse, encode=same)
+        seen.append((error.value.reason, error.value.metadata, error.value.field))
+    assert seen == [("PLAN_UNKNOWN", {"plan": "gold"}, "plan")] * 2
+
+
 def test_a_transient_failure_is_forgotten_so_a_retry_runs(deps: Dependencies, key: str) -> None:
     def outage(done: object) -> bytes:
         raise Unavailable("stripe down")

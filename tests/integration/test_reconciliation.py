@@ -14,8 +14,8 @@ from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenance
-from billing_server.service_layer import checking
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import check_plan
 from billing_server.service_layer.reconciliation import reconcile
 from billing_server.telemetry_port import NullTelemetry
 from tests import stripe_payloads as stripe
@@ -62,13 +62,13 @@ def test_missing_and_different_subscriptions_are_found_and_fixed(
     found = reconcile(deps, fix=False)
     assert (found.checked, found.count("missing"), found.count("different")) == (2, 1, 1)
     # Not fixed yet.
-    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
     fixed = reconcile(deps, fix=True)
     assert fixed.fixed == 2
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
     assert (
-        checking.check_plan(deps, other, PlanRequirement("pro")).decision.status
+        check_plan(deps, other, PlanRequirement("pro")).decision.status
         is SubscriptionStatus.PAST_DUE
     )
     assert reconcile(deps, fix=False).drift == []
@@ -111,4 +111,4 @@ def test_one_replica_at_a_time_runs_the_schedule(
         other_replica.commit()
     assert maintenance.run_once()
     assert telemetry.reports
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed

@@ -16,8 +16,9 @@ from billing_server.domain.errors import (
     PermissionDenied,
 )
 from billing_server.domain.subscriptions import SubscriptionStatus
-from billing_server.service_layer import checking, checkout, lifecycle, portal, queries
+from billing_server.service_layer import checkout, lifecycle, portal, queries
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import check_plan
 from tests.fakes import FakeStripeGateway
 
 pytestmark = pytest.mark.integration
@@ -45,18 +46,18 @@ def rows(app: Application, model: type, **where: object) -> int:
 def test_confirmed_checkout_entitles_the_account_at_once(
     deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
 ) -> None:
-    before = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    before = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert before.denial_reason is DenialReason.NO_SUBSCRIPTION
 
     subscribe(deps, fake_stripe, account_id, "pro")
 
-    after = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    after = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert after.allowed
     assert after.plan == "pro"
     assert after.status is SubscriptionStatus.ACTIVE
     assert after.state_version > before.state_version
     assert after.current_period_end is not None
-    assert checking.check_plan(deps, account_id, FeatureRequirement("exports")).decision.allowed
+    assert check_plan(deps, account_id, FeatureRequirement("exports")).decision.allowed
 
 
 def test_checkout_creates_one_customer_per_account(
@@ -238,7 +239,7 @@ def test_plan_changes_are_seen_by_the_next_check(
     deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
 ) -> None:
     subscribe(deps, fake_stripe, account_id, "pro")
-    assert not checking.check_plan(deps, account_id, FeatureRequirement("sso")).decision.allowed
+    assert not check_plan(deps, account_id, FeatureRequirement("sso")).decision.allowed
 
     state = lifecycle.change_plan(
         deps,
@@ -250,7 +251,7 @@ def test_plan_changes_are_seen_by_the_next_check(
     )
     assert state.subscription is not None
     assert state.subscription.plan == "enterprise"
-    assert checking.check_plan(deps, account_id, FeatureRequirement("sso")).decision.allowed
+    assert check_plan(deps, account_id, FeatureRequirement("sso")).decision.allowed
 
 
 def test_changing_to_the_current_plan_asks_nothing_of_stripe(
@@ -281,7 +282,7 @@ def test_cancel_at_period_end_keeps_access_and_cancel_now_ends_it(
     )
     assert scheduled.subscription is not None
     assert scheduled.subscription.cancel_at_period_end
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.allowed
     assert decision.valid_until == decision.current_period_end
 
@@ -292,7 +293,7 @@ def test_cancel_at_period_end_keeps_access_and_cancel_now_ends_it(
         idempotency_key=None,
         actor="test",
     )
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert not decision.allowed
     assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
     assert decision.plan == "free"

@@ -17,8 +17,9 @@ from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import DenialReason, PlanRequirement
 from billing_server.domain.errors import Unavailable
 from billing_server.domain.subscriptions import SubscriptionStatus
-from billing_server.service_layer import checking, queries
+from billing_server.service_layer import queries
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import check_plan
 from billing_server.service_layer.event_recovery import (
     event_backlog,
     replay_missed_events,
@@ -43,7 +44,7 @@ def ids() -> tuple[str, str]:
 
 
 def version(deps: Dependencies, account_id: str) -> int:
-    return checking.check_plan(deps, account_id, PlanRequirement("free")).decision.state_version
+    return check_plan(deps, account_id, PlanRequirement("free")).decision.state_version
 
 
 def subscription_of(deps: Dependencies, account_id: str) -> tuple[str, bool, str]:
@@ -60,10 +61,10 @@ def test_a_delivery_is_stored_and_applied_after(
     assert deliver(deps, payload).outcome is IngestOutcome.STORED
     # Stored, not applied: the answer came before any change of state.
     assert stored(app, payload).status == "received"
-    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
     apply_all_due(deps)
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
     row = stored(app, payload)
     assert (row.status, row.outcome, row.attempts) == ("processed", "applied", 1)
 
@@ -79,11 +80,11 @@ def test_a_cancellation_scheduled_at_a_date_ends_access_at_that_date(
     assert recorded.cancel_at == cancel_at
 
     on_day_9 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=9))
-    before = checking.check_plan(on_day_9, account_id, PlanRequirement("pro")).decision
+    before = check_plan(on_day_9, account_id, PlanRequirement("pro")).decision
     assert before.allowed
     assert before.valid_until == cancel_at
     on_day_11 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=11))
-    after = checking.check_plan(on_day_11, account_id, PlanRequirement("pro")).decision
+    after = check_plan(on_day_11, account_id, PlanRequirement("pro")).decision
     assert not after.allowed
     assert after.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
 
@@ -135,7 +136,7 @@ def test_an_older_event_never_overwrites_a_newer_one(
     late = stripe.event("customer.subscription.updated", older, T0 + timedelta(seconds=5))
     deliver_and_apply(deps, late)
     assert stored(app, late).outcome == "stale"
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
 
 
@@ -199,7 +200,7 @@ def test_a_deletion_and_an_update_in_one_second_end_as_stripe_holds_it(
             second,
         ),
     )
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
 
 
@@ -233,7 +234,7 @@ def test_events_for_an_unknown_customer_wait_for_it(
     deliver_and_apply(deps, early)
     row = stored(app, early)
     assert (row.status, row.reason) == ("deferred", "ACCOUNT_UNKNOWN")
-    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
     fake_stripe.subscriptions[sub_id] = stripe.snapshot(obj)
     session = stripe.checkout_session(
@@ -242,7 +243,7 @@ def test_events_for_an_unknown_customer_wait_for_it(
     deliver_and_apply(
         deps, stripe.event("checkout.session.completed", session, T0 + timedelta(seconds=2))
     )
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
     assert stored(app, early).status == "processed"
 
 
@@ -253,7 +254,7 @@ def test_a_customer_named_in_stripe_is_resolved_there(
     fake_stripe.customers[customer] = account_id
     obj = stripe.subscription(sub_id, customer, period_start=T0)
     deliver_and_apply(deps, stripe.event("customer.subscription.created", obj, T0))
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
 
 def test_a_second_customer_of_an_account_finds_it_through_its_subscription(
@@ -283,7 +284,7 @@ def test_a_second_customer_of_an_account_finds_it_through_its_subscription(
     # neither that customer nor the subscription's metadata names the account.
     second_sub, second_customer = f"sub_{uuid.uuid4().hex[:10]}", f"cus_{uuid.uuid4().hex[:10]}"
     checkout(second_sub, second_customer, T0 + timedelta(seconds=10))
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
     gone = stripe.subscription(second_sub, second_customer, status="canceled", period_start=T0)
     deliver_and_apply(
@@ -292,7 +293,7 @@ def test_a_second_customer_of_an_account_finds_it_through_its_subscription(
             "customer.subscription.deleted", gone, datetime.now(UTC) + timedelta(seconds=2)
         ),
     )
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
 
 
@@ -312,7 +313,7 @@ def test_a_checkout_with_a_customer_of_another_account_is_rejected(
             T0,
         ),
     )
-    assert checking.check_plan(deps, owner, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, owner, PlanRequirement("pro")).decision.allowed
 
     sub_b = f"sub_{uuid.uuid4().hex[:10]}"
     fake_stripe.subscriptions[sub_b] = stripe.snapshot(
@@ -327,7 +328,7 @@ def test_a_checkout_with_a_customer_of_another_account_is_rejected(
     apply_all_due(deps)
     row = stored(app, foreign)
     assert (row.status, row.reason) == ("rejected", "CUSTOMER_LINKED_ELSEWHERE")
-    assert not checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
 
 def test_an_object_stripe_does_not_know_is_rejected(
@@ -354,7 +355,7 @@ def test_an_event_of_another_api_version_is_never_read_by_its_shape(
     payload["api_version"] = "2024-06-20"
     deliver_and_apply(deps, json.dumps(payload).encode())
     assert "get_subscription" in fake_stripe.calls
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.allowed
     assert decision.current_period_end == T0 + timedelta(days=30)
 
@@ -400,13 +401,13 @@ def test_a_failed_renewal_starts_the_grace_period_and_a_payment_ends_it(
     assert subscription is not None
     assert subscription.status is SubscriptionStatus.PAST_DUE
     assert subscription.past_due_since == failed_at
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.allowed
     assert decision.grace_period_end == failed_at + timedelta(days=7)
 
     later = dataclasses.replace(deps, clock=lambda: failed_at + timedelta(days=8))
     assert (
-        checking.check_plan(later, account_id, PlanRequirement("pro")).decision.denial_reason
+        check_plan(later, account_id, PlanRequirement("pro")).decision.denial_reason
         is DenialReason.PAYMENT_OVERDUE
     )
 
@@ -449,7 +450,7 @@ def test_a_late_failure_of_an_earlier_paid_bout_does_not_move_the_grace_back(
         deps,
         stripe.event("invoice.payment_failed", stripe.invoice(sub_id, customer), first_failure),
     )
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.grace_period_end == second_failure + timedelta(days=7)
 
 
@@ -470,7 +471,7 @@ def test_a_payment_arriving_last_closes_only_the_failures_before_it(
         (paid, "invoice.payment_succeeded"),
     ):
         deliver_and_apply(deps, stripe.event(kind, stripe.invoice(sub_id, customer), moment))
-    decision = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert decision.grace_period_end == second_failure + timedelta(days=7)
 
 
@@ -530,7 +531,7 @@ def test_a_failed_application_is_kept_and_retried(
     assert retry_events(deps, event_ids=[row.event_id]) == [row.event_id]
     apply_all_due(deps)
     assert stored(app, payload).status == "processed"
-    assert checking.check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
+    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
 
 
 def test_an_event_deferred_for_days_is_rejected(
@@ -576,7 +577,7 @@ def test_replay_stores_only_the_events_never_stored(
         [json.loads(canceled)["id"]],
     )
     apply_all_due(deps)
-    denied = checking.check_plan(deps, account_id, PlanRequirement("pro")).decision
+    denied = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert denied.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
     assert replay_missed_events(deps, since=T0 - timedelta(hours=1)).stored == []
 

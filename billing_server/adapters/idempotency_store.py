@@ -1,8 +1,5 @@
-"""Repositories of the request records: idempotency keys and the audit log.
-
-Accounts and subscriptions have rooms of their own (account_repository.py,
-subscription_repository.py).
-"""
+"""The idempotency records: one per (method, key), claimed while a request
+runs and finished with the answer a retry replays."""
 
 from __future__ import annotations
 
@@ -16,13 +13,13 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_server.adapters.orm import (
-    AuditLogRow,
-    IdempotencyRecordRow,
-)
-from billing_server.domain.audit import AuditEntry
+from billing_server.adapters.orm import IdempotencyRecordRow
 
 IdempotencyState = Literal["pending", "succeeded", "failed"]
+
+# A refusal as stored for its replay: code, message and reason as strings,
+# with "metadata" (a mapping of strings) and "field" when the refusal had them.
+StoredError = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,7 @@ class IdempotencyRecord:
     fingerprint: str
     state: IdempotencyState
     response: bytes | None
-    error: dict[str, str] | None
+    error: StoredError | None
     updated_at: datetime
 
 
@@ -62,7 +59,7 @@ class AbstractIdempotencyStore(abc.ABC):
         now: datetime,
         *,
         response: bytes | None = None,
-        error: dict[str, str] | None = None,
+        error: StoredError | None = None,
     ) -> None: ...
 
     @abc.abstractmethod
@@ -72,11 +69,6 @@ class AbstractIdempotencyStore(abc.ABC):
 
     @abc.abstractmethod
     def delete_created_before(self, cutoff: datetime, limit: int) -> int: ...
-
-
-class AbstractAuditLog(abc.ABC):
-    @abc.abstractmethod
-    def record(self, entry: AuditEntry) -> None: ...
 
 
 class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
@@ -144,7 +136,7 @@ class SqlAlchemyIdempotencyStore(AbstractIdempotencyStore):
         now: datetime,
         *,
         response: bytes | None = None,
-        error: dict[str, str] | None = None,
+        error: StoredError | None = None,
     ) -> None:
         self.session.execute(
             update(IdempotencyRecordRow)
@@ -194,21 +186,3 @@ def _state(value: str) -> IdempotencyState:
     if value == "failed":
         return "failed"
     raise ValueError(f"unknown idempotency state {value!r}")
-
-
-class SqlAlchemyAuditLog(AbstractAuditLog):
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def record(self, entry: AuditEntry) -> None:
-        self.session.add(
-            AuditLogRow(
-                occurred_at=entry.occurred_at,
-                actor=entry.actor,
-                action=entry.action,
-                account_id=entry.account_id,
-                outcome=entry.outcome,
-                idempotency_key=entry.idempotency_key,
-                detail=json.dumps(entry.detail, sort_keys=True) if entry.detail else None,
-            )
-        )

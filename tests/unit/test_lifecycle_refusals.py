@@ -1,0 +1,51 @@
+"""ChangePlan and cancel refusals decided from the request and the catalogue alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing_server.adapters.stripe_port import Proration
+from billing_server.domain.errors import BillingError, FailedPrecondition, InvalidArgument, NotFound
+from billing_server.service_layer import lifecycle
+from tests.fakes import FakeStripeGateway
+from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
+
+
+@pytest.mark.parametrize(
+    ("account_id", "plan", "refusal", "reason"),
+    [
+        ("", "pro", InvalidArgument, None),
+        ("acct_1", "gold", NotFound, None),
+        ("acct_1", "free", FailedPrecondition, "PLAN_NOT_PURCHASABLE"),
+    ],
+)
+def test_change_plan_refuses_before_reading_or_calling_stripe(
+    account_id: str, plan: str, refusal: type[BillingError], reason: str | None
+) -> None:
+    database, stripe = FakeDatabase(), FakeStripeGateway()
+    with pytest.raises(refusal) as error:
+        lifecycle.change_plan(
+            fake_dependencies(database, stripe),
+            account_id=account_id,
+            plan_name=plan,
+            proration=Proration.NONE,
+            idempotency_key=None,
+            actor="test",
+        )
+    if reason is not None:
+        assert error.value.reason == reason
+    assert (database.commits, stripe.calls) == (0, [])
+
+
+def test_cancel_refuses_a_missing_account_id() -> None:
+    database, stripe = FakeDatabase(), FakeStripeGateway()
+    with pytest.raises(InvalidArgument) as error:
+        lifecycle.cancel_subscription(
+            fake_dependencies(database, stripe),
+            account_id="",
+            timing=lifecycle.CancellationTiming.IMMEDIATELY,
+            idempotency_key=None,
+            actor="test",
+        )
+    assert error.value.field == "account_id"
+    assert (database.commits, stripe.calls) == (0, [])
