@@ -6,7 +6,6 @@ Errors are not handled here: the error interceptor maps them in one place.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -16,7 +15,7 @@ from google.protobuf.message import Message
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.adapters.stripe_port import CheckoutSession
 from billing_server.domain.entitlements import Requirement
-from billing_server.domain.errors import BillingError, InvalidArgument
+from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.subscriptions import AccountState
 from billing_server.entrypoints import messages
 from billing_server.entrypoints.caller import current_caller
@@ -27,16 +26,13 @@ from billing_server.service_layer import (
     lifecycle,
     portal,
     queries,
-    validation,
 )
-from billing_server.service_layer.audit import record_outcome
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.idempotency import Completion, run_idempotent
+from billing_server.service_layer.idempotency import Completion
+from billing_server.service_layer.mutations import Mutation, run_mutation
 
 R = TypeVar("R", bound=Message)
 T = TypeVar("T")
-
-log = logging.getLogger(__name__)
 
 
 class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
@@ -196,57 +192,22 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         run: Callable[[str, Completion[T] | None], T],
         respond: Callable[[T], R],
     ) -> R:
-        """Runs a mutating call idempotently and audits a failed one."""
         actor = current_caller()
         keyed = "idempotency_key" in request.DESCRIPTOR.fields_by_name
-        raw_key: str = getattr(request, "idempotency_key", "")
-        account_id: str | None = getattr(request, "account_id", "") or None
-        try:
-            key = validation.idempotency_key(raw_key)
-            response = run_idempotent(
-                self.deps,
-                # Keys are the caller's own: two services never share one.
-                method=f"{action}:{actor}",
-                key=key,
-                fingerprint=_fingerprint(request, keyed),
-                compute=lambda done: run(actor, done),
-                encode=lambda result: respond(result).SerializeToString(deterministic=True),
-            )
-        except BillingError as exc:
-            _audit_failure(self.deps, actor, action, account_id, raw_key, exc)
-            raise
-        return response_type.FromString(response)
-
-
-def _audit_failure(
-    deps: Dependencies,
-    actor: str,
-    action: str,
-    account_id: str | None,
-    raw_key: str,
-    exc: BillingError,
-) -> None:
-    # Only well-formed identifiers go into the log; a refused request may
-    # carry anything. Failing to audit must not hide the caller's error.
-    try:
-        record_outcome(
-            deps,
-            actor=actor,
+        call = Mutation(
             action=action,
-            account_id=_valid_or_none(validation.account_id, account_id or ""),
-            outcome=exc.grpc_code,
-            idempotency_key=_valid_or_none(validation.idempotency_key, raw_key),
-            detail={"reason": exc.reason},
+            actor=actor,
+            account_id=getattr(request, "account_id", ""),
+            idempotency_key=getattr(request, "idempotency_key", ""),
+            fingerprint=_fingerprint(request, keyed),
         )
-    except BillingError:
-        log.exception("could not audit a failed %s call", action)
-
-
-def _valid_or_none(check: Callable[[str], str | None], value: str) -> str | None:
-    try:
-        return check(value)
-    except BillingError:
-        return None
+        response = run_mutation(
+            self.deps,
+            call,
+            compute=lambda done: run(actor, done),
+            encode=lambda result: respond(result).SerializeToString(deterministic=True),
+        )
+        return response_type.FromString(response)
 
 
 S = TypeVar("S", bound=Message)

@@ -1,0 +1,83 @@
+"""Every mutating call, one way: keyed per caller, and audited when it fails."""
+
+from __future__ import annotations
+
+import pytest
+
+from billing_server.domain.errors import FailedPrecondition, InvalidArgument
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.mutations import Mutation, run_mutation
+from tests.fakes import FakeStripeGateway
+from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
+
+
+@pytest.fixture
+def database() -> FakeDatabase:
+    return FakeDatabase()
+
+
+@pytest.fixture
+def deps(database: FakeDatabase) -> Dependencies:
+    return fake_dependencies(database, FakeStripeGateway())
+
+
+def call(actor: str = "svc-a", key: str = "key-1", account_id: str = "acct_1") -> Mutation:
+    return Mutation("ChangePlan", actor, account_id, key, fingerprint="f")
+
+
+def same(answer: bytes) -> bytes:
+    return answer
+
+
+def test_a_key_is_its_callers_own(deps: Dependencies) -> None:
+    answers = iter([b"for a", b"for b", b"again"])
+
+    def run(actor: str) -> bytes:
+        return run_mutation(deps, call(actor), lambda done: next(answers), same)
+
+    assert [run("svc-a"), run("svc-b"), run("svc-a")] == [b"for a", b"for b", b"for a"]
+
+
+def test_a_refusal_is_audited_with_its_code_and_reason(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def refuse(done: object) -> bytes:
+        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
+
+    with pytest.raises(FailedPrecondition):
+        run_mutation(deps, call(), refuse, same)
+
+    [entry] = database.audit
+    assert (entry.actor, entry.action, entry.account_id, entry.idempotency_key) == (
+        "svc-a",
+        "ChangePlan",
+        "acct_1",
+        "key-1",
+    )
+    assert (entry.outcome, entry.detail) == (
+        "FAILED_PRECONDITION",
+        {"reason": "NO_LIVE_SUBSCRIPTION"},
+    )
+
+
+def test_malformed_identifiers_stay_out_of_the_audit(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def compute(done: object) -> bytes:
+        raise AssertionError("a malformed key is refused before the use case runs")
+
+    with pytest.raises(InvalidArgument):
+        run_mutation(deps, call(key="k" * 300, account_id="acct\x00<script>"), compute, same)
+
+    [entry] = database.audit
+    assert (entry.account_id, entry.idempotency_key, entry.outcome) == (
+        None,
+        None,
+        "INVALID_ARGUMENT",
+    )
+
+
+def test_a_success_writes_no_audit_of_its_own(deps: Dependencies, database: FakeDatabase) -> None:
+    # The use case audits a change in the transaction that makes it.
+    assert run_mutation(deps, call(), lambda done: b"ok", same) == b"ok"
+    assert database.audit == []
