@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from billing_server.adapters.stripe_port import CheckoutSession, NewCheckout
-from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
-from billing_server.service_layer import validation
+from billing_server.service_layer import audit, validation
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.fetched_snapshots import record_fetched
 from billing_server.service_layer.idempotency import Completion, stripe_key
@@ -62,12 +61,11 @@ def create_checkout(
     )
     with deps.uow(write=True) as uow:
         uow.audit.record(
-            AuditEntry(
-                occurred_at=deps.clock(),
+            audit.succeeded(
+                deps,
                 actor=actor,
                 action="CreateCheckout",
                 account_id=account_id,
-                outcome="ok",
                 idempotency_key=idempotency_key,
                 detail={"plan": plan.name, "session_id": session.id, "trial_days": str(trial)},
             )
@@ -113,13 +111,11 @@ def confirm_checkout(
             f"checkout session is {session.status}, not complete", reason="CHECKOUT_NOT_COMPLETE"
         )
 
-    now = deps.clock()
-    entry = AuditEntry(
-        occurred_at=now,
+    entry = audit.succeeded(
+        deps,
         actor=actor,
         action="ConfirmCheckout",
         account_id=owner,
-        outcome="ok",
         detail={"session_id": session_id, "subscription_id": session.subscription.id},
     )
     # Linking the customer releases the events that waited for it.

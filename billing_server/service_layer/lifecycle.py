@@ -10,7 +10,7 @@ from billing_server.adapters.stripe_port import Proration
 from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import FailedPrecondition
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
-from billing_server.service_layer import validation
+from billing_server.service_layer import audit, validation
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.fetched_snapshots import record_fetched
 from billing_server.service_layer.idempotency import Completion, stripe_key
@@ -49,12 +49,11 @@ def change_plan(
         lambda: deps.stripe.change_price(
             subscription.id, subscription.item_id, price_id, proration, request_key
         ),
-        AuditEntry(
-            occurred_at=deps.clock(),
+        audit.succeeded(
+            deps,
             actor=actor,
             action="ChangePlan",
             account_id=account_id,
-            outcome="ok",
             idempotency_key=idempotency_key,
             detail={"from_plan": subscription.plan, "to_plan": plan.name},
         ),
@@ -84,12 +83,11 @@ def cancel_subscription(
         deps,
         state,
         request,
-        AuditEntry(
-            occurred_at=deps.clock(),
+        audit.succeeded(
+            deps,
             actor=actor,
             action="CancelSubscription",
             account_id=account_id,
-            outcome="ok",
             idempotency_key=idempotency_key,
             detail={"timing": timing.value, "subscription_id": subscription.id},
         ),
