@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 
-from paymentsvc_testing.running import NOT_YET as NOT_YET
 from paymentsvc_testing.running import LoggedProcess
 from paymentsvc_testing.running import free_port as free_port
 from paymentsvc_testing.running import wait_until as wait_until
