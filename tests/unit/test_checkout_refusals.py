@@ -17,22 +17,7 @@ from billing_server.domain.errors import (
 from billing_server.service_layer import checkout
 from billing_server.service_layer.dependencies import Dependencies
 from tests.fakes import FakeStripeGateway
-from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
-
-
-@pytest.fixture
-def stripe() -> FakeStripeGateway:
-    return FakeStripeGateway()
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(database: FakeDatabase, stripe: FakeStripeGateway) -> Dependencies:
-    return fake_dependencies(database, stripe)
+from tests.unit.fake_unit_of_work import FakeDatabase
 
 
 @pytest.mark.parametrize(

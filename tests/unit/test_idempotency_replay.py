@@ -7,18 +7,7 @@ import pytest
 from billing_server.domain.errors import FailedPrecondition, InvalidArgument
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.idempotency import run_idempotent
-from tests.fakes import FakeStripeGateway
-from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(database: FakeDatabase) -> Dependencies:
-    return fake_dependencies(database, FakeStripeGateway())
+from tests.unit.fake_unit_of_work import FakeDatabase
 
 
 def same(response: bytes) -> bytes:

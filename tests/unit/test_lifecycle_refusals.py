@@ -7,8 +7,9 @@ import pytest
 from billing_server.adapters.stripe_port import Proration
 from billing_server.domain.errors import BillingError, FailedPrecondition, InvalidArgument, NotFound
 from billing_server.service_layer import lifecycle
+from billing_server.service_layer.dependencies import Dependencies
 from tests.fakes import FakeStripeGateway
-from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
+from tests.unit.fake_unit_of_work import FakeDatabase
 
 
 @pytest.mark.parametrize(
@@ -20,12 +21,17 @@ from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
     ],
 )
 def test_change_plan_refuses_before_reading_or_calling_stripe(
-    account_id: str, plan: str, refusal: type[BillingError], reason: str | None
+    deps: Dependencies,
+    database: FakeDatabase,
+    stripe: FakeStripeGateway,
+    account_id: str,
+    plan: str,
+    refusal: type[BillingError],
+    reason: str | None,
 ) -> None:
-    database, stripe = FakeDatabase(), FakeStripeGateway()
     with pytest.raises(refusal) as error:
         lifecycle.change_plan(
-            fake_dependencies(database, stripe),
+            deps,
             account_id=account_id,
             plan_name=plan,
             proration=Proration.NONE,
@@ -37,11 +43,12 @@ def test_change_plan_refuses_before_reading_or_calling_stripe(
     assert (database.commits, stripe.calls) == (0, [])
 
 
-def test_cancel_refuses_a_missing_account_id() -> None:
-    database, stripe = FakeDatabase(), FakeStripeGateway()
+def test_cancel_refuses_a_missing_account_id(
+    deps: Dependencies, database: FakeDatabase, stripe: FakeStripeGateway
+) -> None:
     with pytest.raises(InvalidArgument) as error:
         lifecycle.cancel_subscription(
-            fake_dependencies(database, stripe),
+            deps,
             account_id="",
             timing=lifecycle.CancellationTiming.IMMEDIATELY,
             idempotency_key=None,

@@ -7,18 +7,7 @@ import pytest
 from billing_server.domain.errors import FailedPrecondition, InvalidArgument
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.mutations import Mutation, run_mutation
-from tests.fakes import FakeStripeGateway
-from tests.unit.fake_unit_of_work import FakeDatabase, fake_dependencies
-
-
-@pytest.fixture
-def database() -> FakeDatabase:
-    return FakeDatabase()
-
-
-@pytest.fixture
-def deps(database: FakeDatabase) -> Dependencies:
-    return fake_dependencies(database, FakeStripeGateway())
+from tests.unit.fake_unit_of_work import FakeDatabase
 
 
 def call(actor: str = "svc-a", key: str = "key-1", account_id: str = "acct_1") -> Mutation:
