@@ -81,9 +81,10 @@ def _plan(entry: dict[str, Any]) -> Plan:
 
 
 def _days(entry: dict[str, Any], key: str, default: int, where: str) -> int:
+    # The catalogue itself bounds the number (0 to Stripe's maximum).
     value = entry.get(key, default)
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{where}: {key} must be a whole number of days >= 0")
+    if type(value) is not int:
+        raise ValueError(f"{where}: {key} must be a whole number of days")
     return value
 
 
