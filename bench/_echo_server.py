@@ -9,11 +9,11 @@ with a thread pool, the same server model as billing-server.
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from concurrent import futures
 
 import grpc
+
+from billing_server.entrypoints.stop_signals import StopSignals
 
 SERVICE = "bench.Echo"
 METHOD = f"/{SERVICE}/Echo"
@@ -37,10 +37,7 @@ def main() -> None:
     server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"echo server on 127.0.0.1:{args.port}", flush=True)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stopping.wait()
+    StopSignals().wait()
     server.stop(2).wait()
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from types import FrameType
 
 from billing_server import deadlines
 from billing_server.adapters.catalog_file import CatalogError
@@ -29,6 +26,7 @@ from billing_server.entrypoints.metrics import ServerMetrics
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.prometheus_telemetry import ServiceTelemetry
 from billing_server.entrypoints.readiness import Readiness
+from billing_server.entrypoints.stop_signals import StopSignals
 from billing_server.entrypoints.supervisor import WORKER_ENV, supervise
 from billing_server.entrypoints.watch_servicer import Watchers
 from billing_server.production_checks import configuration_problems
@@ -92,6 +90,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
         # answering: take connections only once the view is whole.
         app.view_keeper.start()
         app.view_keeper.loaded.wait()
+    # From here a SIGTERM drains, even one that comes while the server starts.
+    signals = StopSignals()
     try:
         running = create_server(
             app.deps,
@@ -150,15 +150,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"billing-server listening on {host}:{running.port}", flush=True)
 
-    stopping = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received signal %d: draining", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    stopping.wait()
+    signum = signals.wait()
+    log.info("received signal %d: draining", signum)
     _drain(app, running, probe, maintenance, settings)
     # Events stored but not applied yet stay in the inbox for the next start
     # (or another replica): the applier only finishes what it holds.

@@ -26,15 +26,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import multiprocess
 
 from billing_server.config import Settings
 from billing_server.entrypoints.metrics import serve_multiprocess
+from billing_server.entrypoints.stop_signals import StopSignals
 
 log = logging.getLogger("billing_server")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -100,14 +99,8 @@ def supervise(settings: Settings, processes: int) -> int:
 
 
 def _run(workers: list[subprocess.Popen[bytes]], settings: Settings, metrics_dir: Path) -> int:
-    stopping = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    while not stopping.wait(0.2):
+    signals = StopSignals()
+    while signals.wait(0.2) is None:
         for n, worker in enumerate(workers):
             code = worker.poll()
             if code is not None:

@@ -30,7 +30,7 @@ def test_migrate_then_serve_then_stop_cleanly(
     assert "already at head" in again.stdout
 
     server = start_server(env, e2e_logs)
-    assert server.process.stop() == 0
+    assert server.process.stop() == 0, server.process.log()
 
 
 @pytest.mark.parametrize("environment", ["Production", "prod"])
