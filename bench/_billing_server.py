@@ -11,7 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench._processes import Process, free_port, wait_until
 from bench._webhook_events import WEBHOOK_SECRET
-from billing_server.adapters.tokens import Scope, issue_token
+from billing_server.adapters.tokens import issue_token
+from billing_server.domain.callers import Scope
 
 JWT_KEY = "bench-only-jwt-signing-key-0123456789abcdef"
 # High enough that the limiter never refuses a benchmark's call.

@@ -11,7 +11,7 @@ from bench._billing_server import start_billing_server, token
 from bench._database import migrate, recreate
 from bench._processes import Process, free_port, wait_until
 from bench._webhook_events import WEBHOOK_SECRET
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 
 SERVER_ENV = {
     # Scheduled replay and reconciliation would first run after an hour; off,

@@ -33,7 +33,7 @@ from bench._processes import rss_mb, wait_until
 from bench._provenance import code_under_test
 from bench._stats import ratio_line, table
 from billing.v1 import billing_pb2
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 from paymentsvc_testing.processes import children, listening
 
 GET_ENTITLEMENTS = "/billing.v1.BillingService/GetEntitlements"

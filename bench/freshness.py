@@ -26,7 +26,7 @@ from bench._database import engine, migrate, recreate_postgres
 from bench._stats import percentile
 from billing.v1 import billing_pb2, billing_pb2_grpc
 from billing_server.adapters.account_repository import CHANGES_CHANNEL
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/paymentsvc_bench_freshness"
 

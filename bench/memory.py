@@ -22,7 +22,7 @@ from bench._database import DEFAULT_SQLITE, DEFAULT_URL, migrate, recreate, scal
 from bench._grpc_load import GrpcLoad, run_load
 from bench._processes import WORK_DIR, rss_mb
 from bench._provenance import code_under_test
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 
 EMPTY_SQLITE = WORK_DIR / "paymentsvc_bench_empty.db"
 

@@ -30,7 +30,7 @@ from bench._billing_server import bearer, start_billing_server
 from bench._database import DEFAULT_URL, scalar
 from bench._provenance import code_under_test
 from billing.v1 import billing_pb2, billing_pb2_grpc
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 from paymentsvc_testing.tcp_proxy import TcpProxy
 
 

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import stripe
 
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
-from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.adapters.change_listener import ChangeListener
 from billing_server.adapters.change_poller import ChangePoller
-from billing_server.adapters.circuit_breaker import CircuitBreaker
 from billing_server.adapters.database import (
     Database,
     answered_or_unavailable,
     connect,
     make_engine,
 )
-from billing_server.adapters.doorbell import Doorbell
 from billing_server.adapters.entitlement_view import EntitlementView
-from billing_server.adapters.event_inbox import Backlog
 from billing_server.adapters.group_commit import GroupCommit
 from billing_server.adapters.report_queries import SqlReportQueries
 from billing_server.adapters.standing_reader import StandingReader
@@ -32,16 +28,23 @@ from billing_server.adapters.stripe_gateway import StripeGateway, make_client
 from billing_server.adapters.stripe_port import AbstractStripeGateway
 from billing_server.adapters.stripe_webhook_endpoints import StripeWebhookEndpoints
 from billing_server.adapters.support_queries import SqlSupportQueries
+from billing_server.adapters.tokens import TokenVerifier, issue_token
 from billing_server.adapters.view_keeper import ViewKeeper
+from billing_server.circuit_breaker import CircuitBreaker
 from billing_server.config import Settings
+from billing_server.domain.callers import Scope
 from billing_server.domain.events import InboundEvent
+from billing_server.domain.plans import Catalog
 from billing_server.domain.rate_limits import Pacer
+from billing_server.domain.stored_events import Backlog
+from billing_server.service_layer.change_feed import ChangeFeed
 from billing_server.service_layer.dependencies import (
     CheckoutUrls,
     Dependencies,
     WebhookSecrets,
     utc_now,
 )
+from billing_server.service_layer.doorbell import Doorbell
 from billing_server.service_layer.event_recovery import event_backlog
 from billing_server.service_layer.ingest import BatchedIntake, store_events
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
@@ -74,6 +77,51 @@ def webhook_endpoints(settings: Settings) -> StripeWebhookEndpoints:
 
 def stripe_catalog(settings: Settings) -> StripeCatalog:
     return StripeCatalog(stripe_client(settings), stripe_calls(settings))
+
+
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """The verifier of callers' tokens; None when authentication is off."""
+    if not settings.jwt_keys:
+        return None
+    return TokenVerifier(
+        settings.jwt_keys, settings.jwt_audience, settings.jwt_leeway_s, settings.jwt_max_ttl_s
+    )
+
+
+def mint_token(settings: Settings, service: str, scopes: Iterable[Scope], ttl: timedelta) -> str:
+    """A token for `service`, signed with the current key (the first)."""
+    return issue_token(
+        settings.jwt_keys[0], service, scopes, ttl, datetime.now(UTC), settings.jwt_audience
+    )
+
+
+def plans(settings: Settings) -> Catalog:
+    """The catalogue of the configured plans file; CatalogError if unusable."""
+    return load_catalog(settings.plans_file)
+
+
+def migrate_schema(settings: Settings, revision: str) -> tuple[set[str], set[str]]:
+    """Moves the schema to `revision` ("head": the newest), either way; the
+    revisions before and after. MigrationRefused if Alembic will not."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        before = migrations.current_revisions(engine)
+        if revision == "head":
+            migrations.upgrade(engine)
+        else:
+            migrations.migrate_to(engine, revision)
+        return before, migrations.current_revisions(engine)
+    finally:
+        engine.dispose()
+
+
+def schema_revisions(settings: Settings) -> tuple[set[str], set[str]]:
+    """The database's schema revisions, and this release's heads."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        return migrations.current_revisions(engine), migrations.head_revisions(engine)
+    finally:
+        engine.dispose()
 
 
 def schema_revisions_at_head(settings: Settings) -> set[str]:

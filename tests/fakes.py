@@ -8,15 +8,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from billing_server.adapters.stripe_port import (
-    AbstractStripeGateway,
-    CheckoutSession,
-    InvoiceSummary,
-    NewCheckout,
-    Proration,
-)
+from billing_server.adapters.stripe_port import AbstractStripeGateway, InvoiceSummary
+from billing_server.domain.checkouts import CheckoutSession, NewCheckout
 from billing_server.domain.errors import FailedPrecondition, NotFound
-from billing_server.domain.plans import Plan
+from billing_server.domain.plans import Plan, Proration
 from billing_server.domain.subscriptions import SubscriptionSnapshot, SubscriptionStatus
 
 

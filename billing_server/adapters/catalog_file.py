@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from billing_server.config import ConfigError
 from billing_server.domain.plans import (
     DEFAULT_MAX_TRIAL_DAYS,
     Catalog,
@@ -17,7 +18,7 @@ from billing_server.domain.plans import (
 from billing_server.domain.subscriptions import SubscriptionStatus
 
 
-class CatalogError(ValueError):
+class CatalogError(ConfigError):
     """The plans file cannot be used; the message says where and why."""
 
 

@@ -1,6 +1,6 @@
 """The webhook inbox: Stripe events stored by id, then claimed and applied.
 
-The port, and what it hands out; the SQL behind it is in
+The port; what it hands out is in domain/stored_events.py, and the SQL behind it is in
 adapters/sql_event_inbox.py.
 """
 
@@ -8,49 +8,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import datetime
 
 from billing_server.domain.events import InboundEvent
+from billing_server.domain.stored_events import Backlog, EventStatus, StoredEvent
 
-EventStatus = Literal["received", "processed", "failed", "deferred", "rejected"]
-STATUSES: tuple[EventStatus, ...] = ("received", "processed", "failed", "deferred", "rejected")
 # PostgreSQL NOTIFY channel: events became due. Every replica's applier wakes.
 EVENTS_CHANNEL = "paymentsvc_events_due"
 # Stored error texts are cut to this length.
 MAX_ERROR_LENGTH = 2000
-# Deferred this long, an event shows in the backlog's overdue count.
-OVERDUE_AFTER = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    id: str
-    type: str
-    status: str
-    outcome: str | None
-    reason: str | None
-    attempts: int
-    payload: str
-    api_version: str | None
-    subject_id: str | None
-    customer_id: str | None
-    account_hint: str | None
-    created: datetime
-    received_at: datetime
-    processed_at: datetime | None
-    next_attempt_at: datetime | None
-    last_error: str | None
-    traceparent: str | None
-
-
-@dataclass(frozen=True)
-class Backlog:
-    pending: dict[str, int]
-    oldest_received_at: datetime | None
-    # Deferred for longer than OVERDUE_AFTER.
-    overdue: int
 
 
 class AbstractEventInbox(abc.ABC):

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
+from billing_server.config import ConfigError
 from billing_server.domain.errors import BillingError
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class UnknownRevision(ValueError):
+
+class MigrationRefused(ConfigError):
+    """Alembic will not move the schema: a database at a revision this
+    release does not know (a newer release's), or a bad target."""
+
+
+class UnknownRevision(MigrationRefused):
     """A revision the migrations do not have (an operator's typo, or a newer release's)."""
+
+
+def _refusals_told(operation: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(operation)
+    def told(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return operation(*args, **kwargs)
+        except CommandError as exc:
+            raise MigrationRefused(str(exc)) from exc
+
+    return told
 
 
 class SchemaNotAtHead(BillingError):
@@ -27,10 +52,12 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@_refusals_told
 def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+@_refusals_told
 def migrate_to(engine: Engine, revision: str) -> None:
     """Upgrades or downgrades to `revision`, whichever way it lies."""
     script = ScriptDirectory.from_config(alembic_config(engine))
@@ -49,6 +76,7 @@ def migrate_to(engine: Engine, revision: str) -> None:
         upgrade(engine, revision)
 
 
+@_refusals_told
 def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
 

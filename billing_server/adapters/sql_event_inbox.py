@@ -20,18 +20,11 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing_server.adapters import subscription_locks
-from billing_server.adapters.event_inbox import (
-    EVENTS_CHANNEL,
-    MAX_ERROR_LENGTH,
-    OVERDUE_AFTER,
-    AbstractEventInbox,
-    Backlog,
-    EventStatus,
-    StoredEvent,
-)
+from billing_server.adapters.event_inbox import EVENTS_CHANNEL, MAX_ERROR_LENGTH, AbstractEventInbox
 from billing_server.adapters.orm import PENDING_EVENT_STATUSES, StripeEventRow
 from billing_server.adapters.unnest_insert import column_arrays, unnest_insert
 from billing_server.domain.events import InboundEvent
+from billing_server.domain.stored_events import OVERDUE_AFTER, Backlog, EventStatus, StoredEvent
 
 # Bulk writes go to the table itself: the ORM's bulk path costs more per row.
 _EVENTS = cast(Table, StripeEventRow.__table__)

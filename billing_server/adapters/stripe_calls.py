@@ -11,7 +11,7 @@ import stripe
 from opentelemetry import trace
 
 from billing_server import deadlines
-from billing_server.adapters.circuit_breaker import CircuitBreaker
+from billing_server.circuit_breaker import CircuitBreaker
 from billing_server.domain.errors import (
     BillingError,
     FailedPrecondition,

@@ -21,15 +21,10 @@ from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubsc
 from billing_server.adapters import stripe_objects
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_http import DeadlineBoundClient
-from billing_server.adapters.stripe_port import (
-    AbstractStripeGateway,
-    CheckoutSession,
-    InvoiceSummary,
-    NewCheckout,
-    Proration,
-)
+from billing_server.adapters.stripe_port import AbstractStripeGateway, InvoiceSummary
+from billing_server.domain.checkouts import CheckoutSession, NewCheckout
 from billing_server.domain.errors import FailedPrecondition
-from billing_server.domain.plans import Plan
+from billing_server.domain.plans import Plan, Proration
 from billing_server.domain.subscriptions import SubscriptionSnapshot
 
 # Resolved lookup keys are cached briefly: a checkout should not cost an extra

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from billing_server.adapters.stripe_port import CheckoutSession, InvoiceSummary
+from billing_server.adapters.stripe_port import InvoiceSummary
+from billing_server.domain.checkouts import CheckoutSession
 from billing_server.domain.subscriptions import SubscriptionSnapshot, SubscriptionStatus
 
 

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import abc
-import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing_server.domain.plans import Plan
+from billing_server.domain.checkouts import CheckoutSession, NewCheckout
+from billing_server.domain.plans import Plan, Proration
 from billing_server.domain.subscriptions import SubscriptionSnapshot
-
-
-class Proration(enum.StrEnum):
-    CREATE_PRORATIONS = "create_prorations"
-    ALWAYS_INVOICE = "always_invoice"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class CheckoutSession:
-    id: str
-    url: str | None
-    status: str
-    customer_id: str | None
-    client_reference_id: str | None
-    metadata: dict[str, str]
-    expires_at: datetime | None
-    subscription: SubscriptionSnapshot | None
 
 
 @dataclass(frozen=True)
@@ -36,18 +18,6 @@ class InvoiceSummary:
     # None for an invoice that belongs to no subscription (a one-off).
     subscription_id: str | None
     customer_id: str | None
-
-
-@dataclass(frozen=True)
-class NewCheckout:
-    customer_id: str
-    price_id: str
-    account_id: str
-    plan: str
-    success_url: str
-    cancel_url: str
-    # Free days before the first charge; 0 for none.
-    trial_days: int = 0
 
 
 class AbstractStripeGateway(abc.ABC):

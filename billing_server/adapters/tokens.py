@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
+
+from billing_server.domain.callers import Identity, InvalidToken, Scope
 
 ALGORITHM = "HS256"
 DEFAULT_AUDIENCE = "paymentsvc"
 MAX_SERVICE_NAME = 64
 DEFAULT_MAX_TTL_S = 90 * 24 * 3600
-
-
-class Scope(enum.StrEnum):
-    READ = "billing.read"
-    WRITE = "billing.write"
-    INGEST = "billing.ingest"
-
-
-@dataclass(frozen=True)
-class Identity:
-    service: str
-    scopes: frozenset[Scope]
-
-
-class InvalidToken(Exception):
-    """Missing, malformed, expired, for another audience, or not signed by us."""
 
 
 class TokenVerifier:

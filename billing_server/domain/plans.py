@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from billing_server.domain.errors import InvalidArgument, feature_not_found, plan_not_found
 from billing_server.domain.subscriptions import SubscriptionStatus
+
+
+class Proration(enum.StrEnum):
+    """How a change of plan is charged: prorated on the next invoice, invoiced
+    at once, or not at all."""
+
+    CREATE_PRORATIONS = "create_prorations"
+    ALWAYS_INVOICE = "always_invoice"
+    NONE = "none"
+
 
 # Stripe refuses a longer trial_period_days.
 STRIPE_MAX_TRIAL_DAYS = 730

@@ -7,17 +7,21 @@ import dataclasses
 import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from alembic.util import CommandError as AlembicError
 from sqlalchemy.exc import DBAPIError
 
-from billing_server.adapters import migrations
-from billing_server.adapters.catalog_file import CatalogError, load_catalog
-from billing_server.adapters.database import make_engine
-from billing_server.adapters.tokens import Scope, issue_token
-from billing_server.bootstrap import bootstrap, stripe_catalog, webhook_endpoints
+from billing_server.bootstrap import (
+    bootstrap,
+    migrate_schema,
+    mint_token,
+    plans,
+    schema_revisions,
+    stripe_catalog,
+    webhook_endpoints,
+)
 from billing_server.config import ConfigError, Settings
+from billing_server.domain.callers import Scope
 from billing_server.domain.errors import BillingError
 from billing_server.domain.rate_limits import Pacer
 from billing_server.entrypoints import admin_events, admin_reports
@@ -54,7 +58,8 @@ def admin_main(argv: Sequence[str] | None = None) -> int:
         configure_logging(level, as_json=settings.log_json)
         command: Callable[[Settings, argparse.Namespace], int] = args.run
         return command(settings, args)
-    except (ConfigError, CatalogError, migrations.UnknownRevision, AlembicError) as exc:
+    # A bad plans file or a migration Alembic refuses is a ConfigError too.
+    except ConfigError as exc:
         print(f"billing-admin: {exc}", file=sys.stderr)
         return MISCONFIGURED
     except BillingError as exc:
@@ -152,16 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    engine = make_engine(settings.database_url, settings)
-    try:
-        before = migrations.current_revisions(engine)
-        if args.revision == "head":
-            migrations.upgrade(engine)
-        else:
-            migrations.migrate_to(engine, args.revision)
-        after = migrations.current_revisions(engine)
-    finally:
-        engine.dispose()
+    before, after = migrate_schema(settings, args.revision)
     reached = ", ".join(sorted(after)) or "base (empty)"
     if before == after:
         print(f"schema already at {args.revision} ({reached})")
@@ -171,18 +167,13 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _schema_status(settings: Settings, args: argparse.Namespace) -> int:
-    engine = make_engine(settings.database_url, settings)
-    try:
-        current = migrations.current_revisions(engine)
-        heads = migrations.head_revisions(engine)
-    finally:
-        engine.dispose()
+    current, heads = schema_revisions(settings)
     print(f"current: {', '.join(sorted(current)) or 'none'}; head: {', '.join(sorted(heads))}")
     return OK if current == heads else FAILED
 
 
 def _catalog_sync(settings: Settings, args: argparse.Namespace) -> int:
-    catalog = load_catalog(settings.plans_file)
+    catalog = plans(settings)
     changes = sync_catalog(
         catalog,
         stripe_catalog(settings),
@@ -260,16 +251,7 @@ def _issue_token(settings: Settings, args: argparse.Namespace) -> int:
             "the server would refuse the token"
         )
     # The token goes to stdout alone, so that scripts can capture it.
-    print(
-        issue_token(
-            settings.jwt_keys[0],
-            args.service,
-            [_SCOPE_NAMES[n] for n in names],
-            args.ttl,
-            datetime.now(UTC),
-            settings.jwt_audience,
-        )
-    )
+    print(mint_token(settings, args.service, [_SCOPE_NAMES[n] for n in names], args.ttl))
     return OK
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing_server.adapters.event_inbox import STATUSES, EventStatus, StoredEvent
 from billing_server.bootstrap import bootstrap
 from billing_server.config import Settings
+from billing_server.domain.stored_events import STATUSES, EventStatus, StoredEvent
 from billing_server.service_layer.event_recovery import (
     ApplyReport,
     apply_in_process,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
-from billing_server.adapters.tokens import Identity, InvalidToken, Scope, TokenVerifier
+from billing_server.domain.callers import Identity, InvalidToken, Scope
 from billing_server.domain.errors import PermissionDenied, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,14 @@ UNIDENTIFIED = "unidentified"
 _REFUSED = "missing or invalid credentials"
 
 
+class Verifier(Protocol):
+    def verify(self, token: str) -> Identity:
+        """The caller a token names; InvalidToken when it names none."""
+        ...
+
+
 class Authenticator:
-    def __init__(self, verifier: TokenVerifier | None) -> None:
+    def __init__(self, verifier: Verifier | None) -> None:
         # None: authentication is off (development without JWT_SECRET_KEY).
         self._verifier = verifier
 

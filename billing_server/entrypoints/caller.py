@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 
-from billing_server.adapters.tokens import Identity
+from billing_server.domain.callers import Identity
 
 current_identity: contextvars.ContextVar[Identity | None] = contextvars.ContextVar(
     "paymentsvc_identity", default=None

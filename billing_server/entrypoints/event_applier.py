@@ -20,9 +20,9 @@ import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from billing_server.adapters.doorbell import Doorbell
 from billing_server.domain.errors import BillingError, Unavailable
 from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.doorbell import Doorbell
 from billing_server.service_layer.webhooks import (
     BATCH_SUBJECTS,
     Claims,

@@ -12,11 +12,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
-from billing_server.adapters.change_feed import ChangeFeed
 from billing_server.entrypoints.ingest_servicer import WebhookIngestServicer
 from billing_server.entrypoints.pipeline import RequestPipeline
 from billing_server.entrypoints.servicer import BillingServicer
 from billing_server.entrypoints.watch_servicer import Watchers
+from billing_server.service_layer.change_feed import ChangeFeed
 from billing_server.service_layer.dependencies import Dependencies
 
 BILLING_SERVICE = billing_pb2.DESCRIPTOR.services_by_name["BillingService"].full_name

@@ -8,10 +8,10 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from billing.v1 import billing_pb2
-from billing_server.adapters.stripe_port import CheckoutSession, Proration
+from billing_server.domain.checkouts import CheckoutSession
 from billing_server.domain.entitlements import DenialReason
 from billing_server.domain.errors import InvalidArgument
-from billing_server.domain.plans import Plan
+from billing_server.domain.plans import Plan, Proration
 from billing_server.domain.subscriptions import AccountState, SubscriptionStatus
 from billing_server.service_layer.entitlement_checks import Checked, Entitled, Source
 from billing_server.service_layer.lifecycle import CancellationTiming

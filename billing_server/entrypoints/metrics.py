@@ -26,11 +26,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from billing_server.adapters.circuit_breaker import BreakerState
-from billing_server.adapters.event_inbox import Backlog
 from billing_server.bootstrap import GaugeReadings, gauge_readings
+from billing_server.circuit_breaker import BreakerState
 from billing_server.config import Settings
 from billing_server.domain.errors import BillingError
+from billing_server.domain.stored_events import Backlog
 
 T = TypeVar("T")
 SubscriptionCounts = Callable[[], list[tuple[str, str, int]]]

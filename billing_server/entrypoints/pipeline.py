@@ -27,8 +27,8 @@ import grpc
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from billing_server.adapters.tokens import Identity
 from billing_server.deadlines import deadline_in
+from billing_server.domain.callers import Identity
 from billing_server.domain.errors import BillingError, InvalidArgument, ResourceExhausted
 from billing_server.domain.rate_limits import RateLimiter
 from billing_server.entrypoints.auth import METHOD_SCOPES, Authenticator

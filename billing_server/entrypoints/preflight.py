@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from billing_server.adapters.catalog_file import load_catalog
-from billing_server.adapters.stripe_events import PINNED_API_VERSION
-from billing_server.adapters.stripe_webhook_endpoints import WebhookEndpoint
-from billing_server.bootstrap import schema_revisions_at_head, stripe_gateway, webhook_endpoints
+from billing_server.bootstrap import (
+    plans,
+    schema_revisions_at_head,
+    stripe_gateway,
+    webhook_endpoints,
+)
 from billing_server.config import Settings
 from billing_server.domain.errors import BillingError
-from billing_server.domain.events import HANDLED_TYPES
 from billing_server.domain.plans import Plan
 from billing_server.production_checks import configuration_problems
+from billing_server.service_layer.webhook_endpoint_setup import receiving_endpoints
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def run_preflight(settings: Settings, webhook_url: str | None = None) -> list[Ch
     results.append(
         _check(
             "a webhook endpoint receives the six events in the pinned API version",
-            lambda: _webhook(endpoints.all, webhook_url),
+            lambda: receiving_endpoints(endpoints.all(), webhook_url),
         )
     )
     return results
@@ -73,24 +75,6 @@ def _stripe(settings: Settings, check_key: Callable[[], None]) -> str:
 
 
 def _prices(settings: Settings, price_id_for: Callable[[Plan], str]) -> str:
-    catalog = load_catalog(settings.plans_file)
+    catalog = plans(settings)
     found = [f"{plan.name}={price_id_for(plan)}" for plan in catalog.purchasable]
     return ", ".join(found) or "no priced plans"
-
-
-def _webhook(endpoints: Callable[[], Sequence[WebhookEndpoint]], url: str | None) -> str:
-    events = sorted(HANDLED_TYPES)
-    matching = [e for e in endpoints() if e.delivers(events) and (url is None or e.url == url)]
-    if not matching:
-        where = f" at {url}" if url else ""
-        raise ValueError(
-            f"no enabled endpoint{where} for {', '.join(events)}: run `billing-admin webhook setup`"
-        )
-    versioned = [e for e in matching if e.api_version == PINNED_API_VERSION]
-    if not versioned:
-        found = ", ".join(f"{e.url} ({e.api_version or 'account default'})" for e in matching)
-        raise ValueError(
-            f"{found}: events are not rendered in API version {PINNED_API_VERSION}, which the "
-            "service reads; each then costs a Stripe fetch. See `billing-admin webhook setup`"
-        )
-    return ", ".join(f"{e.url} ({e.api_version})" for e in versioned)

@@ -10,10 +10,8 @@ import time
 from collections.abc import Sequence
 
 from billing_server import deadlines
-from billing_server.adapters.catalog_file import CatalogError
-from billing_server.adapters.circuit_breaker import BreakerState
-from billing_server.adapters.tokens import TokenVerifier
-from billing_server.bootstrap import Application, bootstrap
+from billing_server.bootstrap import Application, bootstrap, token_verifier
+from billing_server.circuit_breaker import BreakerState
 from billing_server.config import ConfigError, Settings
 from billing_server.domain.errors import BillingError
 from billing_server.domain.rate_limits import Limit, RateLimiter, parse_limits
@@ -58,7 +56,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     try:
         tracing = configure_tracing("billing-server")
         app = bootstrap(settings, telemetry=ServiceTelemetry(metrics, tracing))
-    except (ConfigError, CatalogError, BillingError) as exc:
+    except (ConfigError, BillingError) as exc:  # a bad plans file is a ConfigError
         print(f"billing-server: {exc}", file=sys.stderr)
         return 2
 
@@ -201,16 +199,7 @@ def _drain(
 def pipeline(
     settings: Settings, metrics: ServerMetrics | None, *, tracing: bool = False
 ) -> RequestPipeline:
-    verifier = (
-        TokenVerifier(
-            settings.jwt_keys,
-            settings.jwt_audience,
-            settings.jwt_leeway_s,
-            settings.jwt_max_ttl_s,
-        )
-        if settings.jwt_keys
-        else None
-    )
+    verifier = token_verifier(settings)
     default, per_method = parse_limits(settings.rate_limits)
     limiter = RateLimiter(default or Limit(200, 400), per_method)
     return RequestPipeline(

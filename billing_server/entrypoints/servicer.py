@@ -13,7 +13,7 @@ import grpc
 from google.protobuf.message import Message
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
-from billing_server.adapters.stripe_port import CheckoutSession
+from billing_server.domain.checkouts import CheckoutSession
 from billing_server.domain.entitlements import Requirement
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.subscriptions import AccountState

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from billing.v1 import billing_pb2
-from billing_server.adapters.change_feed import Change, ChangeFeed, matching
 from billing_server.domain.errors import InvalidArgument, ResourceExhausted
 from billing_server.entrypoints.caller import current_caller
 from billing_server.service_layer import validation
+from billing_server.service_layer.change_feed import Change, ChangeFeed, matching
 
 HEARTBEAT_S = 15.0
 RETRY_AFTER_S = 5.0

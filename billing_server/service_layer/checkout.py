@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing_server.adapters.stripe_port import CheckoutSession, NewCheckout
+from billing_server.domain.checkouts import CheckoutSession, NewCheckout
 from billing_server.domain.errors import FailedPrecondition, PermissionDenied
 from billing_server.domain.subscriptions import AccountState
 from billing_server.service_layer import audit, validation

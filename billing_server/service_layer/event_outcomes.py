@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from billing_server.adapters.event_inbox import EventStatus, StoredEvent
 from billing_server.domain.events import EventKind
+from billing_server.domain.stored_events import EventStatus, StoredEvent
 from billing_server.domain.subscriptions import SubscriptionSnapshot
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.ingest import type_label

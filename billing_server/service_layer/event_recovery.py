@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.adapters import stripe_events
-from billing_server.adapters.event_inbox import Backlog, EventStatus, StoredEvent
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.events import HANDLED_TYPES
+from billing_server.domain.stored_events import Backlog, EventStatus, StoredEvent
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.ingest import store_events
 from billing_server.service_layer.webhooks import apply_all_due

@@ -6,9 +6,9 @@ import enum
 import functools
 from collections.abc import Callable
 
-from billing_server.adapters.stripe_port import Proration
 from billing_server.domain.audit import AuditEntry
 from billing_server.domain.errors import FailedPrecondition
+from billing_server.domain.plans import Proration
 from billing_server.domain.subscriptions import AccountState, Subscription, SubscriptionSnapshot
 from billing_server.service_layer import audit, validation
 from billing_server.service_layer.dependencies import Dependencies

@@ -45,3 +45,23 @@ def set_up_webhook_endpoint(endpoints: WebhookEndpointsPort, url: str) -> Endpoi
         return EndpointSetup("unchanged", existing, PINNED_API_VERSION)
     endpoints.update(existing.id, events)
     return EndpointSetup("updated", existing, PINNED_API_VERSION)
+
+
+def receiving_endpoints(endpoints: Sequence[WebhookEndpoint], url: str | None) -> str:
+    """The endpoints (at `url`, if given) that deliver every handled event in
+    the pinned API version; ValueError saying what to do when there is none."""
+    events = sorted(HANDLED_TYPES)
+    matching = [e for e in endpoints if e.delivers(events) and (url is None or e.url == url)]
+    if not matching:
+        where = f" at {url}" if url else ""
+        raise ValueError(
+            f"no enabled endpoint{where} for {', '.join(events)}: run `billing-admin webhook setup`"
+        )
+    versioned = [e for e in matching if e.api_version == PINNED_API_VERSION]
+    if not versioned:
+        found = ", ".join(f"{e.url} ({e.api_version or 'account default'})" for e in matching)
+        raise ValueError(
+            f"{found}: events are not rendered in API version {PINNED_API_VERSION}, which the "
+            "service reads; each then costs a Stripe fetch. See `billing-admin webhook setup`"
+        )
+    return ", ".join(f"{e.url} ({e.api_version})" for e in versioned)

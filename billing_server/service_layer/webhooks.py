@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing_server.adapters import stripe_events
-from billing_server.adapters.event_inbox import StoredEvent
 from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.domain.errors import InvalidArgument, Unavailable
 from billing_server.domain.event_batches import BatchPlan, PendingEvent, plan_batch
 from billing_server.domain.events import EventKind
 from billing_server.domain.payments import PaymentFact
+from billing_server.domain.stored_events import StoredEvent
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.event_accounts import (
     defer,

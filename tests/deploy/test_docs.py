@@ -14,8 +14,8 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import create_engine, text
 
 from billing_server.adapters.account_repository import CHANGES_CHANNEL
-from billing_server.adapters.event_inbox import Backlog
 from billing_server.bootstrap import GaugeReadings
+from billing_server.domain.stored_events import Backlog
 from billing_server.entrypoints.metrics import ServerMetrics
 from tests.deploy.code_facts import ROOT, admin_command_problem, is_env_read, split_admin_argv
 from webhook_gateway.metrics import GatewayMetrics

@@ -20,7 +20,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.engine import make_url
 
 from billing.v1 import billing_pb2_grpc
-from billing_server.adapters.tokens import Scope, issue_token
+from billing_server.adapters.tokens import issue_token
+from billing_server.domain.callers import Scope
 from paymentsvc_testing.tcp_proxy import TcpProxy
 from tests.e2e.services import BearerToken, Process, free_port, run_script, wait_until
 

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from billing.v1 import webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow
-from billing_server.adapters.tokens import Scope, TokenVerifier
+from billing_server.adapters.tokens import TokenVerifier
+from billing_server.domain.callers import Scope
 from billing_server.domain.events import HANDLED_TYPES
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 import stripe
 
 from billing_server.domain.events import HANDLED_TYPES
@@ -77,6 +78,29 @@ def test_operator_errors_are_one_line_and_exit_2(
     assert result.stderr.startswith(message)
     assert "Traceback" not in result.stderr
     assert len(result.stderr.splitlines()) <= 2
+
+
+def test_a_database_of_a_newer_release_and_a_bad_plans_file_are_one_line_and_exit_2(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run_script(["billing-admin", "migrate"], env).returncode == 0
+    engine = sqlalchemy.create_engine(env["SQLALCHEMY_DATABASE_URI"])
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("UPDATE alembic_version SET version_num = 'f00d'"))
+    engine.dispose()
+    newer = run_script(["billing-admin", "migrate"], env)
+    assert (newer.returncode, newer.stderr.splitlines()) == (
+        2,
+        ["billing-admin: Can't locate revision identified by 'f00d'"],
+    )
+    plans = tmp_path / "plans.toml"
+    plans.write_text("[plans.pro\n")
+    bad = run_script(
+        ["billing-admin", "catalog", "sync"], {**env, "PAYMENTSVC_PLANS_FILE": str(plans)}
+    )
+    assert bad.returncode == 2
+    [line] = bad.stderr.splitlines()
+    assert line.startswith(f"billing-admin: cannot read plans file {plans}: Expected")
 
 
 def test_an_unreachable_database_is_one_line_and_exit_1(env: dict[str, str]) -> None:

@@ -21,7 +21,8 @@ import pytest
 import stripe
 
 from billing.v1 import billing_pb2, billing_pb2_grpc
-from billing_server.adapters.tokens import Scope, issue_token
+from billing_server.adapters.tokens import issue_token
+from billing_server.domain.callers import Scope
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads
 from tests.conftest import fresh_database

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import AuditLogRow, StripeEventRow
-from billing_server.adapters.tokens import Scope, issue_token
+from billing_server.adapters.tokens import issue_token
+from billing_server.domain.callers import Scope
 from tests import stripe_payloads
 from tests.e2e.conftest import (
     E2E_JWT_KEY,

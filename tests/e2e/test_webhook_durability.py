@@ -21,7 +21,7 @@ from sqlalchemy import select
 from billing.v1 import billing_pb2, billing_pb2_grpc, webhook_ingest_pb2, webhook_ingest_pb2_grpc
 from billing_server.adapters.database import make_engine
 from billing_server.adapters.orm import StripeEventRow, SubscriptionRow
-from billing_server.adapters.tokens import Scope
+from billing_server.domain.callers import Scope
 from stripe_emulator.testing import EmulatorControl
 from tests import stripe_payloads
 from tests.conftest import TEST_DATABASE_ENV, fresh_database

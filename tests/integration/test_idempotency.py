@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from billing_server import deadlines
-from billing_server.adapters.stripe_port import CheckoutSession
 from billing_server.domain.audit import AuditEntry
+from billing_server.domain.checkouts import CheckoutSession
 from billing_server.domain.errors import Aborted, FailedPrecondition, InvalidArgument, Unavailable
 from billing_server.service_layer import checkout
 from billing_server.service_layer.claims import Claim

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from billing_server import deadlines
-from billing_server.adapters.circuit_breaker import BreakerState, CircuitBreaker
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
+from billing_server.circuit_breaker import BreakerState, CircuitBreaker
 from billing_server.domain.errors import REPLAYABLE, InternalError, Unavailable
 from stripe_emulator.testing import RunningEmulator, run_emulator
 

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import pytest
 import stripe
 
-from billing_server.adapters.circuit_breaker import CircuitBreaker
 from billing_server.adapters.stripe_calls import StripeCalls
 from billing_server.adapters.stripe_catalog import StripeCatalog
 from billing_server.adapters.stripe_gateway import StripeGateway, make_client
-from billing_server.adapters.stripe_port import NewCheckout, Proration
+from billing_server.circuit_breaker import CircuitBreaker
+from billing_server.domain.checkouts import NewCheckout
 from billing_server.domain.errors import FailedPrecondition, NotFound, Unavailable
-from billing_server.domain.plans import Catalog, Plan, PlanPrice
+from billing_server.domain.plans import Catalog, Plan, PlanPrice, Proration
 from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer.catalog_sync import sync_catalog
 from stripe_emulator.testing import RunningEmulator, run_emulator

@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import func, select
 
 from billing_server.adapters.orm import AccountRow, AuditLogRow, SubscriptionRow
-from billing_server.adapters.stripe_port import Proration
 from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import DenialReason, FeatureRequirement, PlanRequirement
 from billing_server.domain.errors import (
@@ -15,6 +14,7 @@ from billing_server.domain.errors import (
     NotFound,
     PermissionDenied,
 )
+from billing_server.domain.plans import Proration
 from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer import checkout, lifecycle, portal, queries
 from billing_server.service_layer.dependencies import Dependencies

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from billing_server.adapters.change_feed import ChangeFeed
+from billing_server.service_layer.change_feed import ChangeFeed
 
 pytestmark = pytest.mark.unit
 

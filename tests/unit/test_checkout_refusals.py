@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from billing_server.adapters.stripe_port import CheckoutSession
+from billing_server.domain.checkouts import CheckoutSession
 from billing_server.domain.errors import (
     BillingError,
     FailedPrecondition,

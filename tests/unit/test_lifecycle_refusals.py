@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from billing_server.adapters.stripe_port import Proration
 from billing_server.domain.errors import BillingError, FailedPrecondition, InvalidArgument, NotFound
+from billing_server.domain.plans import Proration
 from billing_server.service_layer import lifecycle
 from billing_server.service_layer.dependencies import Dependencies
 from tests.fakes import FakeStripeGateway

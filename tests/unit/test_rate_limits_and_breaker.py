@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_server.adapters.circuit_breaker import BreakerState, CircuitBreaker
+from billing_server.circuit_breaker import BreakerState, CircuitBreaker
 from billing_server.domain.rate_limits import Limit, Pacer, RateLimiter, parse_limits
 
 pytestmark = pytest.mark.unit

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from billing_server.adapters.tokens import InvalidToken, Scope, TokenVerifier, issue_token
+from billing_server.adapters.tokens import TokenVerifier, issue_token
+from billing_server.domain.callers import InvalidToken, Scope
 
 pytestmark = pytest.mark.unit
 

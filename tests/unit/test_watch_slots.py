@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from billing.v1 import billing_pb2
-from billing_server.adapters.change_feed import ChangeFeed
-from billing_server.adapters.tokens import Identity
+from billing_server.domain.callers import Identity
 from billing_server.domain.errors import ResourceExhausted
 from billing_server.entrypoints.caller import current_identity
 from billing_server.entrypoints.watch_servicer import Watchers
+from billing_server.service_layer.change_feed import ChangeFeed
 
 pytestmark = pytest.mark.unit
 
