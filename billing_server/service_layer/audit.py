@@ -1,7 +1,9 @@
 """Audit records of mutating calls: each entry is made here, one way.
 
 A change that succeeds records `succeeded(...)` in the transaction that makes
-it; a refusal or failure is recorded afterwards by `record_outcome`.
+it; a refusal or failure records `failed(...)` in the transaction that stores
+the refusal or releases its idempotency key (service_layer/mutations.py); a
+call that writes nothing else records its outcome with `record_outcome`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ def succeeded(
 ) -> AuditEntry:
     """The entry of a change that succeeded (identifiers only in `detail`)."""
     return _entry(deps, actor, action, account_id, "ok", idempotency_key, detail)
+
+
+def failed(
+    deps: Dependencies,
+    *,
+    actor: str,
+    action: str,
+    account_id: str | None,
+    code: str,
+    reason: str,
+    idempotency_key: str | None = None,
+) -> AuditEntry:
+    """The entry of a call refused or failed with a gRPC `code` and `reason`."""
+    return _entry(deps, actor, action, account_id, code, idempotency_key, {"reason": reason})
 
 
 def _entry(
@@ -55,9 +71,8 @@ def record_outcome(
 ) -> None:
     """Records an outcome in a transaction of its own.
 
-    Successful changes record theirs inside their own transaction instead, so
-    that a change and its audit entry commit together; this is for failures
-    and for calls that change nothing in the database.
+    Changes and failures record theirs inside the transaction that writes
+    them; this is for calls that write nothing else.
     """
     with deps.uow(write=True) as uow:
         uow.audit.record(_entry(deps, actor, action, account_id, outcome, idempotency_key, detail))

@@ -32,7 +32,8 @@ def create_checkout(
             f"plan {plan.name!r} has no price and cannot be bought", reason="PLAN_NOT_PURCHASABLE"
         )
 
-    with deps.uow(write=True) as uow:
+    # Read only: the account's row is written with its customer's link.
+    with deps.uow() as uow:
         live = uow.subscriptions.current_for(account_id)
         if live is not None and not live.status.is_terminal:
             raise FailedPrecondition(
@@ -40,9 +41,7 @@ def create_checkout(
                 "use ChangePlan to move it to another plan",
                 reason="SUBSCRIPTION_EXISTS",
             )
-        uow.accounts.ensure([account_id], deps.clock())
         customer_id = uow.accounts.customer_id(account_id)
-        uow.commit()
 
     if customer_id is None:
         customer_id = _create_customer(deps, account_id, email)

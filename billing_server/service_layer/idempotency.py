@@ -12,13 +12,14 @@ charge or session). A shutdown releases the claims its calls still hold.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
@@ -84,6 +85,10 @@ class Completion(Generic[T]):
         self.response = response
 
 
+# Writes the audit entry of a failed call into the transaction given.
+FailureRecorder = Callable[[AbstractUnitOfWork, BillingError], None]
+
+
 def run_idempotent(
     deps: Dependencies,
     *,
@@ -93,17 +98,23 @@ def run_idempotent(
     compute: Callable[[Completion[T] | None], T],
     encode: Callable[[T], bytes],
     wait_s: float = IN_PROGRESS_WAIT_S,
+    record_failure: FailureRecorder | None = None,
 ) -> bytes:
     """Runs `compute` once per (method, key) and returns its serialised response.
 
     `compute` gets a Completion to finish in its last writing transaction
-    (None without a key); if it does not, the answer is stored after it."""
+    (None without a key); if it does not, the answer is stored after it.
+    A failure is told to `record_failure` in the transaction that stores the
+    refusal or releases the key, or in one of its own before the key is held."""
+    failed = _FailureWriter(deps, record_failure)
     if key is None:
-        return encode(compute(None))
-    record, claim = _claim_or_wait(deps, method, key, fingerprint, wait_s)
-    if record is not None:
-        deps.telemetry.idempotent_replay(method.split(":", 1)[0])
-        return _replay(record)
+        with failed.alone():
+            return encode(compute(None))
+    with failed.alone():
+        record, claim = _claim_or_wait(deps, method, key, fingerprint, wait_s)
+        if record is not None:
+            deps.telemetry.idempotent_replay(method.split(":", 1)[0])
+            return _replay(record)
     assert claim is not None
     deps.claims.add(claim)
     done = Completion(claim, encode, deps.clock)
@@ -114,32 +125,78 @@ def run_idempotent(
             response = encode(result)
             _finish(deps, claim, response=response)
     except REPLAYABLE as exc:
-        _finish(deps, claim, error=_error_record(exc))
+        _finish(deps, claim, error=_error_record(exc), also=failed.writer(exc))
         deps.claims.discard(claim)
         raise
-    except BaseException:
+    except BillingError as exc:
         # Transient failure: forget the key so that a retry runs again.
+        _release_or_keep(deps, claim, also=failed.writer(exc))
+        raise
+    except BaseException:
         _release_or_keep(deps, claim)
         raise
     deps.claims.discard(claim)
     return response
 
 
-def _release_or_keep(deps: Dependencies, claim: Claim) -> None:
-    """Releases the claim; failing that (the database is gone too), keeps it
-    held, for the shutdown to release or its deadline to end, and lets the
-    caller hear the first error."""
+class _FailureWriter:
+    """Where a failed call's audit entry goes: beside the write that the
+    failure causes, or alone when it causes none."""
+
+    def __init__(self, deps: Dependencies, record: FailureRecorder | None) -> None:
+        self._deps = deps
+        self._record = record
+
+    def writer(self, exc: BillingError) -> Callable[[AbstractUnitOfWork], None] | None:
+        record = self._record
+        if record is None:
+            return None
+        return lambda uow: record(uow, exc)
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        try:
+            yield
+        except BillingError as exc:
+            if self._record is not None:
+                record_alone(self._deps, self._record, exc)
+            raise
+
+
+def record_alone(deps: Dependencies, record: FailureRecorder, exc: BillingError) -> None:
+    """Audits a failure that wrote nothing else, in a transaction of its own."""
+    # Failing to audit must not hide the caller's error.
     try:
-        release(deps, claim)
+        with deps.uow(write=True) as uow:
+            record(uow, exc)
+            uow.commit()
+    except BillingError:
+        log.exception("could not audit a failed call")
+
+
+def _release_or_keep(
+    deps: Dependencies,
+    claim: Claim,
+    also: Callable[[AbstractUnitOfWork], None] | None = None,
+) -> None:
+    """Releases the claim (and writes `also` beside it); failing that (the
+    database is gone too), keeps it held, for the shutdown to release or its
+    deadline to end, and lets the caller hear the first error."""
+    try:
+        release(deps, claim, also)
     except BillingError:
         log.warning("could not release an idempotency claim of %s", claim.method)
         return
     deps.claims.discard(claim)
 
 
-def release(deps: Dependencies, claim: Claim) -> None:
+def release(
+    deps: Dependencies, claim: Claim, also: Callable[[AbstractUnitOfWork], None] | None = None
+) -> None:
     with deps.uow(write=True) as uow:
         uow.idempotency.release(claim.method, claim.key, claim.claimed_at)
+        if also is not None:
+            also(uow)
         uow.commit()
 
 
@@ -230,9 +287,12 @@ def _finish(
     *,
     response: bytes | None = None,
     error: StoredError | None = None,
+    also: Callable[[AbstractUnitOfWork], None] | None = None,
 ) -> None:
     with deps.uow(write=True) as uow:
         uow.idempotency.finish(
             claim.method, claim.key, deps.clock(), response=response, error=error
         )
+        if also is not None:
+            also(uow)
         uow.commit()

@@ -1,9 +1,11 @@
 """Every mutating call, one way: once per idempotency key of its caller, and
-audited when it fails.
+audited however it ends.
 
 A successful change writes its own audit entry in the transaction that makes
 it (with its idempotency record), so "ok" in the audit always means that the
-caller can get its answer; a refusal or failure is audited here, after it.
+caller can get its answer. A refusal is audited in the transaction that
+stores it against the key, a transient failure in the one that releases the
+key: a call that fails writes once after its claim, not twice.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from billing_server.domain.errors import BillingError
-from billing_server.service_layer import validation
-from billing_server.service_layer.audit import record_outcome
+from billing_server.service_layer import audit, validation
 from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.idempotency import Completion, run_idempotent
+from billing_server.service_layer.idempotency import Completion, record_alone, run_idempotent
+from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 
 T = TypeVar("T")
 
@@ -46,36 +48,37 @@ def run_mutation(
 ) -> bytes:
     """Runs `compute` once per (caller, action, key) and returns the encoded
     answer, the first one again on a replay; a failure is audited, then raised."""
-    try:
-        return run_idempotent(
-            deps,
-            # Keys are the caller's own: two services never share one.
-            method=f"{call.action}:{call.actor}",
-            key=validation.idempotency_key(call.idempotency_key),
-            fingerprint=call.fingerprint,
-            compute=compute,
-            encode=encode,
+
+    def record_failure(uow: AbstractUnitOfWork, exc: BillingError) -> None:
+        # Only well-formed identifiers go into the log; a refused request may
+        # carry anything.
+        uow.audit.record(
+            audit.failed(
+                deps,
+                actor=call.actor,
+                action=call.action,
+                account_id=_valid_or_none(validation.account_id, call.account_id),
+                code=exc.grpc_code,
+                reason=exc.reason,
+                idempotency_key=_valid_or_none(validation.idempotency_key, call.idempotency_key),
+            )
         )
+
+    try:
+        key = validation.idempotency_key(call.idempotency_key)
     except BillingError as exc:
-        _audit_failure(deps, call, exc)
+        record_alone(deps, record_failure, exc)
         raise
-
-
-def _audit_failure(deps: Dependencies, call: Mutation, exc: BillingError) -> None:
-    # Only well-formed identifiers go into the log; a refused request may
-    # carry anything. Failing to audit must not hide the caller's error.
-    try:
-        record_outcome(
-            deps,
-            actor=call.actor,
-            action=call.action,
-            account_id=_valid_or_none(validation.account_id, call.account_id),
-            outcome=exc.grpc_code,
-            idempotency_key=_valid_or_none(validation.idempotency_key, call.idempotency_key),
-            detail={"reason": exc.reason},
-        )
-    except BillingError:
-        log.exception("could not audit a failed %s call", call.action)
+    return run_idempotent(
+        deps,
+        # Keys are the caller's own: two services never share one.
+        method=f"{call.action}:{call.actor}",
+        key=key,
+        fingerprint=call.fingerprint,
+        compute=compute,
+        encode=encode,
+        record_failure=record_failure,
+    )
 
 
 def _valid_or_none(check: Callable[[str], str | None], value: str) -> str | None:

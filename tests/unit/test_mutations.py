@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing_server.domain.errors import FailedPrecondition, InvalidArgument
+from billing_server.domain.errors import FailedPrecondition, InvalidArgument, Unavailable
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.mutations import Mutation, run_mutation
 from tests.unit.fake_unit_of_work import FakeDatabase
@@ -70,3 +70,44 @@ def test_a_success_writes_no_audit_of_its_own(deps: Dependencies, database: Fake
     # The use case audits a change in the transaction that makes it.
     assert run_mutation(deps, call(), lambda done: b"ok", same) == b"ok"
     assert database.audit == []
+
+
+def test_a_refusal_is_stored_and_audited_in_one_commit_after_its_claim(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def refuse(done: object) -> bytes:
+        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
+
+    with pytest.raises(FailedPrecondition):
+        run_mutation(deps, call(), refuse, same)
+    # The claim, then the stored refusal with its audit entry.
+    assert database.commits == 2
+    [(state, _)] = [(held.record.state, k) for k, held in database.idempotency.items()]
+    assert (state, len(database.audit)) == ("failed", 1)
+
+
+def test_a_transient_failure_releases_the_key_and_audits_in_one_commit(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def outage(done: object) -> bytes:
+        raise Unavailable("Stripe is unreachable")
+
+    with pytest.raises(Unavailable):
+        run_mutation(deps, call(), outage, same)
+    assert database.commits == 2
+    assert (database.idempotency, [e.outcome for e in database.audit]) == ({}, ["UNAVAILABLE"])
+    # Released: a retry with the key runs again.
+    assert run_mutation(deps, call(), lambda done: b"ran", same) == b"ran"
+
+
+def test_a_replayed_refusal_is_audited_again_without_another_claim(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def refuse(done: object) -> bytes:
+        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
+
+    for _ in range(2):
+        with pytest.raises(FailedPrecondition):
+            run_mutation(deps, call(), refuse, same)
+    # The replay reads the claim (a commit of nothing new) and audits.
+    assert [e.outcome for e in database.audit] == ["FAILED_PRECONDITION"] * 2
