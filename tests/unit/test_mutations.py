@@ -18,6 +18,10 @@ def same(answer: bytes) -> bytes:
     return answer
 
 
+def refuse(done: object) -> bytes:
+    raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
+
+
 def test_a_key_is_its_callers_own(deps: Dependencies) -> None:
     answers = iter([b"for a", b"for b", b"again"])
 
@@ -30,9 +34,6 @@ def test_a_key_is_its_callers_own(deps: Dependencies) -> None:
 def test_a_refusal_is_audited_with_its_code_and_reason(
     deps: Dependencies, database: FakeDatabase
 ) -> None:
-    def refuse(done: object) -> bytes:
-        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
-
     with pytest.raises(FailedPrecondition):
         run_mutation(deps, call(), refuse, same)
 
@@ -75,9 +76,6 @@ def test_a_success_writes_no_audit_of_its_own(deps: Dependencies, database: Fake
 def test_a_refusal_is_stored_and_audited_in_one_commit_after_its_claim(
     deps: Dependencies, database: FakeDatabase
 ) -> None:
-    def refuse(done: object) -> bytes:
-        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
-
     with pytest.raises(FailedPrecondition):
         run_mutation(deps, call(), refuse, same)
     # The claim, then the stored refusal with its audit entry.
@@ -103,9 +101,6 @@ def test_a_transient_failure_releases_the_key_and_audits_in_one_commit(
 def test_a_replayed_refusal_is_audited_again_without_another_claim(
     deps: Dependencies, database: FakeDatabase
 ) -> None:
-    def refuse(done: object) -> bytes:
-        raise FailedPrecondition("no", reason="NO_LIVE_SUBSCRIPTION")
-
     for _ in range(2):
         with pytest.raises(FailedPrecondition):
             run_mutation(deps, call(), refuse, same)
