@@ -1,0 +1,21 @@
+"""The layering the README states is what import-linter checks, with no
+import exempt (scripts/lint runs `lint-imports` on these contracts)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
+
+
+def test_the_two_contracts_hold_without_exemptions() -> None:
+    contracts = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]["contracts"]
+    by_source = {tuple(c["source_modules"]): c for c in contracts}
+    domain = by_source[("billing_server.domain",)]
+    entrypoints = by_source[("billing_server.entrypoints",)]
+    assert {"grpc", "sqlalchemy", "stripe", "billing_server.adapters"} <= set(
+        domain["forbidden_modules"]
+    )
+    assert entrypoints["forbidden_modules"] == ["billing_server.adapters"]
+    assert [c.get("ignore_imports", []) for c in contracts] == [[], []]
