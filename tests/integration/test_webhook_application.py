@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +33,6 @@ from tests.integration.deliveries import deliver, deliver_and_apply, stored
 pytestmark = pytest.mark.integration
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-PRO, ENTERPRISE = "paymentsvc_pro_monthly", "paymentsvc_enterprise_monthly"
 
 
 @pytest.fixture
@@ -45,12 +43,6 @@ def ids() -> tuple[str, str]:
 
 def version(deps: Dependencies, account_id: str) -> int:
     return check_plan(deps, account_id, PlanRequirement("free")).decision.state_version
-
-
-def subscription_of(deps: Dependencies, account_id: str) -> tuple[str, bool, str]:
-    subscription = queries.get_subscription(deps, account_id).subscription
-    assert subscription is not None
-    return subscription.status.value, subscription.cancel_at_period_end, subscription.plan
 
 
 def test_a_delivery_is_stored_and_applied_after(
@@ -120,105 +112,6 @@ def test_fifty_concurrent_deliveries_store_once_and_apply_once(
     apply_all_due(deps)
     assert version(deps, account_id) == 1
     assert stored(app, payload).attempts == 1
-
-
-def test_an_older_event_never_overwrites_a_newer_one(
-    app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    newer = stripe.subscription(
-        sub_id, customer, status="canceled", period_start=T0, account_id=account_id
-    )
-    older = stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id)
-    deliver_and_apply(
-        deps, stripe.event("customer.subscription.deleted", newer, T0 + timedelta(seconds=10))
-    )
-    late = stripe.event("customer.subscription.updated", older, T0 + timedelta(seconds=5))
-    deliver_and_apply(deps, late)
-    assert stored(app, late).outcome == "stale"
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
-
-
-def test_events_from_one_second_are_settled_by_one_fetch(
-    app: Application,
-    deps: Dependencies,
-    fake_stripe: FakeStripeGateway,
-    account_id: str,
-    ids: tuple[str, str],
-) -> None:
-    sub_id, customer = ids
-    deliver_and_apply(
-        deps,
-        stripe.event(
-            "customer.subscription.created",
-            stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id),
-            T0,
-        ),
-    )
-    # Three changes in one second; only Stripe knows which came last.
-    same_second = T0 + timedelta(seconds=30)
-    payloads = [
-        stripe.event(
-            "customer.subscription.updated",
-            stripe.subscription(
-                sub_id, customer, status=status, period_start=T0, account_id=account_id
-            ),
-            same_second,
-        )
-        for status in ("past_due", "unpaid", "active")
-    ]
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(
-        stripe.subscription(
-            sub_id, customer, status="unpaid", period_start=T0, account_id=account_id
-        )
-    )
-    fetches = fake_stripe.calls.count("get_subscription")
-    deliver_and_apply(deps, *payloads)
-    assert fake_stripe.calls.count("get_subscription") == fetches + 1
-    assert subscription_of(deps, account_id)[0] == "unpaid"
-    assert {stored(app, p).status for p in payloads} == {"processed"}
-
-
-def test_a_deletion_and_an_update_in_one_second_end_as_stripe_holds_it(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    second = T0 + timedelta(seconds=3)
-    canceled = stripe.subscription(
-        sub_id, customer, status="canceled", period_start=T0, account_id=account_id
-    )
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(canceled)
-    deliver_and_apply(
-        deps,
-        stripe.event("customer.subscription.deleted", canceled, second),
-        stripe.event(
-            "customer.subscription.updated",
-            stripe.subscription(
-                sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-            ),
-            second,
-        ),
-    )
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
-
-
-def test_an_event_from_the_recorded_second_asks_stripe(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    first = stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id)
-    deliver_and_apply(deps, stripe.event("customer.subscription.created", first, T0))
-    truth = stripe.subscription(
-        sub_id, customer, period_start=T0, cancel_at_period_end=True, account_id=account_id
-    )
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(truth)
-    outdated = stripe.subscription(
-        sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-    )
-    deliver_and_apply(deps, stripe.event("customer.subscription.updated", outdated, T0))
-    assert subscription_of(deps, account_id)[:2] == ("active", True)
 
 
 def test_events_for_an_unknown_customer_wait_for_it(
@@ -381,100 +274,6 @@ def test_an_invoice_of_another_api_version_is_resolved_through_stripe(
     assert subscription.past_due_since == T0 + timedelta(hours=1)
 
 
-def test_a_failed_renewal_starts_the_grace_period_and_a_payment_ends_it(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    active = stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id)
-    deliver_and_apply(deps, stripe.event("customer.subscription.created", active, T0))
-
-    failed_at = T0 + timedelta(days=1)
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(
-        stripe.subscription(
-            sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-        )
-    )
-    deliver_and_apply(
-        deps, stripe.event("invoice.payment_failed", stripe.invoice(sub_id, customer), failed_at)
-    )
-    subscription = queries.get_subscription(deps, account_id).subscription
-    assert subscription is not None
-    assert subscription.status is SubscriptionStatus.PAST_DUE
-    assert subscription.past_due_since == failed_at
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.allowed
-    assert decision.grace_period_end == failed_at + timedelta(days=7)
-
-    later = dataclasses.replace(deps, clock=lambda: failed_at + timedelta(days=8))
-    assert (
-        check_plan(later, account_id, PlanRequirement("pro")).decision.denial_reason
-        is DenialReason.PAYMENT_OVERDUE
-    )
-
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(active)
-    deliver_and_apply(
-        deps,
-        stripe.event(
-            "invoice.payment_succeeded",
-            stripe.invoice(sub_id, customer),
-            failed_at + timedelta(hours=2),
-        ),
-    )
-    subscription = queries.get_subscription(deps, account_id).subscription
-    assert subscription is not None
-    assert subscription.status is SubscriptionStatus.ACTIVE
-    assert subscription.past_due_since is None
-
-
-def test_a_late_failure_of_an_earlier_paid_bout_does_not_move_the_grace_back(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    past_due = stripe.subscription(
-        sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-    )
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(past_due)
-    first_failure, paid, second_failure = (
-        T0 - timedelta(days=20),
-        T0 - timedelta(days=18),
-        T0 + timedelta(hours=2),
-    )
-    # The second bout and the payment that ended the first arrive first...
-    deliver_and_apply(
-        deps,
-        stripe.event("invoice.payment_succeeded", stripe.invoice(sub_id, customer), paid),
-        stripe.event("invoice.payment_failed", stripe.invoice(sub_id, customer), second_failure),
-    )
-    # ... the first bout's failure last, long after.
-    deliver_and_apply(
-        deps,
-        stripe.event("invoice.payment_failed", stripe.invoice(sub_id, customer), first_failure),
-    )
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.grace_period_end == second_failure + timedelta(days=7)
-
-
-def test_a_payment_arriving_last_closes_only_the_failures_before_it(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(
-        stripe.subscription(
-            sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-        )
-    )
-    bout = T0 - timedelta(days=10)
-    first_failure, paid, second_failure = bout, bout + timedelta(days=2), bout + timedelta(days=5)
-    for moment, kind in (
-        (second_failure, "invoice.payment_failed"),
-        (first_failure, "invoice.payment_failed"),
-        (paid, "invoice.payment_succeeded"),
-    ):
-        deliver_and_apply(deps, stripe.event(kind, stripe.invoice(sub_id, customer), moment))
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.grace_period_end == second_failure + timedelta(days=7)
-
-
 def test_unhandled_types_are_stored_as_ignored(app: Application, deps: Dependencies) -> None:
     payload = stripe.event("customer.created", {"id": "cus_x", "object": "customer"}, T0)
     assert deliver(deps, payload).outcome is IngestOutcome.IGNORED
@@ -580,51 +379,6 @@ def test_replay_stores_only_the_events_never_stored(
     denied = check_plan(deps, account_id, PlanRequirement("pro")).decision
     assert denied.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
     assert replay_missed_events(deps, since=T0 - timedelta(hours=1)).stored == []
-
-
-def test_a_shuffled_stream_ends_where_the_ordered_one_does(
-    deps: Dependencies, fake_stripe: FakeStripeGateway
-) -> None:
-    rng = random.Random(7)
-    statuses = ["active", "past_due", "active", "canceled", "active", "unpaid", "trialing"]
-    streams: dict[str, list[bytes]] = {"ordered": [], "shuffled": []}
-    final: dict[str, dict[str, object]] = {}
-    for n in range(20):
-        for kind in streams:
-            account = f"acct_{kind}_{n}_{uuid.uuid4().hex[:8]}"
-            sub_id, customer = f"sub_{account}", f"cus_{account}"
-            objects = []
-            for step, status in enumerate(rng.sample(statuses, len(statuses))):
-                obj = stripe.subscription(
-                    sub_id,
-                    customer,
-                    status=status,
-                    period_start=T0,
-                    lookup_key=rng.choice([PRO, ENTERPRISE]),
-                    cancel_at_period_end=step % 3 == 0,
-                    account_id=account,
-                )
-                # Every third step shares its second with the one before.
-                second = step - (1 if step % 3 == 2 else 0)
-                objects.append((obj, T0 + timedelta(seconds=second)))
-            fake_stripe.subscriptions[sub_id] = stripe.snapshot(objects[-1][0])
-            final[account] = objects[-1][0]
-            streams[kind] += [
-                stripe.event("customer.subscription.updated", o, t) for o, t in objects
-            ]
-    shuffled = streams["shuffled"][:]
-    rng.shuffle(shuffled)
-    for payload in streams["ordered"]:
-        deliver_and_apply(deps, payload)  # one at a time, as they come
-    deliver_and_apply(deps, *shuffled)  # all at once, out of order
-
-    for account, obj in final.items():
-        expected_plan = "pro" if PRO in json.dumps(obj["items"]) else "enterprise"
-        assert subscription_of(deps, account) == (
-            obj["status"],
-            obj["cancel_at_period_end"],
-            expected_plan,
-        ), account
 
 
 def test_the_backlog_counts_what_waits_and_for_how_long(
