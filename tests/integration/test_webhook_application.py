@@ -11,12 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing_server.adapters.stripe_port import InvoiceSummary
 from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import DenialReason, PlanRequirement
 from billing_server.domain.errors import Unavailable
-from billing_server.domain.subscriptions import SubscriptionStatus
-from billing_server.service_layer import queries
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
 from billing_server.service_layer.event_recovery import (
@@ -61,26 +58,6 @@ def test_a_delivery_is_stored_and_applied_after(
     assert (row.status, row.outcome, row.attempts) == ("processed", "applied", 1)
 
 
-def test_a_cancellation_scheduled_at_a_date_ends_access_at_that_date(
-    app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
-) -> None:
-    cancel_at = T0 + timedelta(days=10)  # before the period's end (day 30)
-    obj = stripe.subscription(*ids, period_start=T0, cancel_at=cancel_at, account_id=account_id)
-    deliver_and_apply(deps, stripe.event("customer.subscription.updated", obj, T0))
-    recorded = queries.get_subscription(deps, account_id).subscription
-    assert recorded is not None
-    assert recorded.cancel_at == cancel_at
-
-    on_day_9 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=9))
-    before = check_plan(on_day_9, account_id, PlanRequirement("pro")).decision
-    assert before.allowed
-    assert before.valid_until == cancel_at
-    on_day_11 = dataclasses.replace(deps, clock=lambda: T0 + timedelta(days=11))
-    after = check_plan(on_day_11, account_id, PlanRequirement("pro")).decision
-    assert not after.allowed
-    assert after.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
-
-
 def test_a_second_delivery_is_a_duplicate(
     app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
 ) -> None:
@@ -112,166 +89,6 @@ def test_fifty_concurrent_deliveries_store_once_and_apply_once(
     apply_all_due(deps)
     assert version(deps, account_id) == 1
     assert stored(app, payload).attempts == 1
-
-
-def test_events_for_an_unknown_customer_wait_for_it(
-    app: Application,
-    deps: Dependencies,
-    fake_stripe: FakeStripeGateway,
-    account_id: str,
-    ids: tuple[str, str],
-) -> None:
-    sub_id, customer = ids
-    obj = stripe.subscription(sub_id, customer, period_start=T0)  # no account metadata
-    early = stripe.event("customer.subscription.created", obj, T0)
-    deliver_and_apply(deps, early)
-    row = stored(app, early)
-    assert (row.status, row.reason) == ("deferred", "ACCOUNT_UNKNOWN")
-    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(obj)
-    session = stripe.checkout_session(
-        f"cs_test_{uuid.uuid4().hex[:10]}", account_id, customer, sub_id
-    )
-    deliver_and_apply(
-        deps, stripe.event("checkout.session.completed", session, T0 + timedelta(seconds=2))
-    )
-    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-    assert stored(app, early).status == "processed"
-
-
-def test_a_customer_named_in_stripe_is_resolved_there(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    fake_stripe.customers[customer] = account_id
-    obj = stripe.subscription(sub_id, customer, period_start=T0)
-    deliver_and_apply(deps, stripe.event("customer.subscription.created", obj, T0))
-    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-
-def test_a_second_customer_of_an_account_finds_it_through_its_subscription(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
-) -> None:
-    def checkout(subscription_id: str, customer: str, at: datetime) -> None:
-        fake_stripe.subscriptions[subscription_id] = stripe.snapshot(
-            stripe.subscription(subscription_id, customer, period_start=T0)
-        )
-        session = stripe.checkout_session(
-            f"cs_test_{uuid.uuid4().hex[:10]}", account_id, customer, subscription_id
-        )
-        deliver_and_apply(deps, stripe.event("checkout.session.completed", session, at))
-
-    first_sub, first_customer = f"sub_{uuid.uuid4().hex[:10]}", f"cus_{uuid.uuid4().hex[:10]}"
-    checkout(first_sub, first_customer, T0)  # links the account's first customer
-    # Canceled in Stripe after the checkout was recorded from a fetch (just now).
-    deliver_and_apply(
-        deps,
-        stripe.event(
-            "customer.subscription.deleted",
-            stripe.subscription(first_sub, first_customer, status="canceled", period_start=T0),
-            datetime.now(UTC) + timedelta(seconds=2),
-        ),
-    )
-    # The account comes back through a checkout that made a second customer;
-    # neither that customer nor the subscription's metadata names the account.
-    second_sub, second_customer = f"sub_{uuid.uuid4().hex[:10]}", f"cus_{uuid.uuid4().hex[:10]}"
-    checkout(second_sub, second_customer, T0 + timedelta(seconds=10))
-    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-    gone = stripe.subscription(second_sub, second_customer, status="canceled", period_start=T0)
-    deliver_and_apply(
-        deps,
-        stripe.event(
-            "customer.subscription.deleted", gone, datetime.now(UTC) + timedelta(seconds=2)
-        ),
-    )
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.denial_reason is DenialReason.SUBSCRIPTION_CANCELED
-
-
-def test_a_checkout_with_a_customer_of_another_account_is_rejected(
-    app: Application, deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
-) -> None:
-    owner = f"acct_owner_{uuid.uuid4().hex[:8]}"
-    sub_a, customer = f"sub_{uuid.uuid4().hex[:10]}", f"cus_{uuid.uuid4().hex[:10]}"
-    fake_stripe.subscriptions[sub_a] = stripe.snapshot(
-        stripe.subscription(sub_a, customer, period_start=T0, account_id=owner)
-    )
-    deliver_and_apply(
-        deps,
-        stripe.event(
-            "checkout.session.completed",
-            stripe.checkout_session(f"cs_test_{uuid.uuid4().hex[:10]}", owner, customer, sub_a),
-            T0,
-        ),
-    )
-    assert check_plan(deps, owner, PlanRequirement("pro")).decision.allowed
-
-    sub_b = f"sub_{uuid.uuid4().hex[:10]}"
-    fake_stripe.subscriptions[sub_b] = stripe.snapshot(
-        stripe.subscription(sub_b, customer, period_start=T0)
-    )
-    foreign = stripe.event(
-        "checkout.session.completed",
-        stripe.checkout_session(f"cs_test_{uuid.uuid4().hex[:10]}", account_id, customer, sub_b),
-        T0 + timedelta(seconds=10),
-    )
-    assert deliver(deps, foreign).outcome is IngestOutcome.STORED
-    apply_all_due(deps)
-    row = stored(app, foreign)
-    assert (row.status, row.reason) == ("rejected", "CUSTOMER_LINKED_ELSEWHERE")
-    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-
-def test_an_object_stripe_does_not_know_is_rejected(
-    app: Application, deps: Dependencies, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids  # never created in the fake Stripe
-    payload = stripe.event("invoice.payment_failed", stripe.invoice(sub_id, customer), T0)
-    deliver_and_apply(deps, payload)
-    row = stored(app, payload)
-    assert (row.status, row.reason) == ("rejected", "STRIPE_OBJECT_MISSING")
-
-
-def test_an_event_of_another_api_version_is_never_read_by_its_shape(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    truth = stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id)
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(truth)
-    # 2024-06-20: the period on the subscription, none on its items.
-    old = stripe.subscription(sub_id, customer, period_start=T0, account_id=account_id)
-    old["current_period_end"] = old["items"]["data"][0].pop("current_period_end")
-    old["current_period_start"] = old["items"]["data"][0].pop("current_period_start")
-    payload = json.loads(stripe.event("customer.subscription.updated", old, T0))
-    payload["api_version"] = "2024-06-20"
-    deliver_and_apply(deps, json.dumps(payload).encode())
-    assert "get_subscription" in fake_stripe.calls
-    decision = check_plan(deps, account_id, PlanRequirement("pro")).decision
-    assert decision.allowed
-    assert decision.current_period_end == T0 + timedelta(days=30)
-
-
-def test_an_invoice_of_another_api_version_is_resolved_through_stripe(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str, ids: tuple[str, str]
-) -> None:
-    sub_id, customer = ids
-    fake_stripe.subscriptions[sub_id] = stripe.snapshot(
-        stripe.subscription(
-            sub_id, customer, status="past_due", period_start=T0, account_id=account_id
-        )
-    )
-    invoice = {"id": f"in_{uuid.uuid4().hex[:12]}", "object": "invoice", "subscription": sub_id}
-    fake_stripe.invoices[invoice["id"]] = InvoiceSummary(invoice["id"], sub_id, customer)
-    payload = json.loads(stripe.event("invoice.payment_failed", invoice, T0 + timedelta(hours=1)))
-    payload["api_version"] = "2024-06-20"
-    deliver_and_apply(deps, json.dumps(payload).encode())
-    assert "get_invoice" in fake_stripe.calls
-    subscription = queries.get_subscription(deps, account_id).subscription
-    assert subscription is not None
-    assert subscription.status is SubscriptionStatus.PAST_DUE
-    assert subscription.past_due_since == T0 + timedelta(hours=1)
 
 
 def test_unhandled_types_are_stored_as_ignored(app: Application, deps: Dependencies) -> None:
@@ -331,19 +148,6 @@ def test_a_failed_application_is_kept_and_retried(
     apply_all_due(deps)
     assert stored(app, payload).status == "processed"
     assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-
-def test_an_event_deferred_for_days_is_rejected(
-    app: Application, deps: Dependencies, ids: tuple[str, str]
-) -> None:
-    obj = stripe.subscription(*ids, period_start=T0)  # nobody's
-    payload = stripe.event("customer.subscription.created", obj, T0)
-    deliver_and_apply(deps, payload)
-    assert stored(app, payload).status == "deferred"
-    days_later = dataclasses.replace(deps, clock=lambda: datetime.now(UTC) + timedelta(days=4))
-    apply_all_due(days_later)
-    row = stored(app, payload)
-    assert (row.status, row.reason) == ("rejected", "ACCOUNT_NOT_FOUND")
 
 
 def test_replay_stores_only_the_events_never_stored(
