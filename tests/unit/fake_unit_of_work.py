@@ -150,6 +150,8 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         # are frozen values, replaced when written, so shallow copies will do
         # (the idempotency records are changed in place: copied deep).
         db = self.database
+        self._began_after = db.commits
+        self._read = self._tables()
         accounts = dict(db.accounts)
         self.subscriptions: FakeSubscriptionRepository = FakeSubscriptionRepository(
             dict(db.subscriptions), accounts
@@ -161,15 +163,38 @@ class FakeUnitOfWork(AbstractUnitOfWork):
 
     def _commit(self) -> None:
         db = self.database
-        db.accounts = dict(self.accounts.rows)
-        db.subscriptions = dict(self.subscriptions.rows)
-        db.events = dict(self.events.rows)
-        db.idempotency = copy.deepcopy(self.idempotency.records)
-        db.audit = list(self.audit.entries)
-        db.commits += 1
+        if db.commits != self._began_after:
+            # Another unit of work committed while this one was open. Putting
+            # this one's copies back would undo that commit: on SQLite the
+            # second writer waits for the first instead, or fails.
+            assert self._written() == self._read, (
+                "a unit of work wrote after another committed while it was open"
+            )
+        else:
+            db.accounts = dict(self.accounts.rows)
+            db.subscriptions = dict(self.subscriptions.rows)
+            db.events = dict(self.events.rows)
+            db.idempotency = copy.deepcopy(self.idempotency.records)
+            db.audit = list(self.audit.entries)
+            db.commits += 1
+        self._began_after = db.commits
+        self._read = self._tables()
         # As SqlAlchemyUnitOfWork: what this transaction changed is told once.
         self.accounts.changed = {}
         self.events.made_due = False
+
+    def _tables(self) -> tuple[object, ...]:
+        db = self.database
+        return (db.accounts, db.subscriptions, db.events, db.idempotency, db.audit)
+
+    def _written(self) -> tuple[object, ...]:
+        return (
+            self.accounts.rows,
+            self.subscriptions.rows,
+            self.events.rows,
+            self.idempotency.records,
+            self.audit.entries,
+        )
 
     def _rollback(self) -> None:
         self._begin()
