@@ -106,6 +106,12 @@ def inbox_sequence(uow: Factory, events: list[InboundEvent]) -> list[object]:
         seen.append(work.events.pending_for("sub_a"))
         seen.append(work.events.known([b.id, "evt_unknown"]))
         seen.append(work.events.listing(["received", "failed"], 10))
+        seen.append(work.events.backlog(T + timedelta(days=2)))
+    with uow(write=True) as work:
+        work.events.finish([invoice.id], "rejected", T + SECOND, reason="STRIPE_OBJECT_MISSING")
+        seen.append(work.events.delete_finished_before(T + 2 * SECOND, 10))
+        seen.append(work.events.known([e.id for e in events]))
+        work.commit()
     return seen
 
 
