@@ -70,8 +70,10 @@ def test_of_events_arriving_together_the_newest_applies_and_the_others_are_super
     deps: Dependencies, database: FakeDatabase, stripe: FakeStripeGateway
 ) -> None:
     newest = updated(subscription(cancel_at_period_end=True), T0 + timedelta(seconds=9))
-    older = [updated(subscription(status), T0 + timedelta(seconds=s)) for status, s in
-             (("past_due", 3), ("unpaid", 6))]  # fmt: skip
+    older = [
+        updated(subscription("past_due"), T0 + timedelta(seconds=3)),
+        updated(subscription("unpaid"), T0 + timedelta(seconds=6)),
+    ]
     deliver_and_apply(deps, newest, *older)
     assert recorded_as(deps) == ("active", True, "pro")
     assert stored(database, newest).outcome == "applied"
