@@ -1,6 +1,7 @@
 """The entitlement view against a real database: the load, the race between
 the load and the change feed, catch-up after a lost feed, read-through for
-`min_state_version`, stale answers, and GetEntitlements against CheckPlan."""
+`min_state_version`, and stale answers. GetEntitlements against CheckPlan is
+tested in tests/unit/test_entitlement_answers.py."""
 
 from __future__ import annotations
 
@@ -17,12 +18,11 @@ from billing_server.adapters.standing_table import Encoded, decode
 from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.bootstrap import Application
-from billing_server.domain.entitlements import FeatureRequirement, PlanRequirement
+from billing_server.domain.entitlements import PlanRequirement
 from billing_server.domain.errors import FailedPrecondition, Unavailable
 from billing_server.domain.payments import PaymentHistory
 from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
-from billing_server.service_layer.dependencies import Dependencies
-from billing_server.service_layer.entitlement_checks import Source, check_plan, get_entitlements
+from billing_server.service_layer.entitlement_checks import Source, check_plan
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
 
 pytestmark = pytest.mark.integration
@@ -230,39 +230,6 @@ def test_stale_answers_while_out_of_touch_then_unavailable(app: Application) -> 
     read = check_plan(reachable, account, PlanRequirement("pro"))
     assert read.source is Source.DATABASE
     assert not read.freshness.stale
-
-
-@pytest.mark.parametrize(
-    "status",
-    [SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.CANCELED, None],
-)
-def test_get_entitlements_agrees_with_check_plan(
-    deps: Dependencies, app: Application, status: SubscriptionStatus | None
-) -> None:
-    catalog = deps.catalog
-    features = sorted({f for plan in catalog.plans for f in plan.features})
-    for plan in catalog.plans:
-        (account,) = accounts(1)
-        if status is not None:
-            record(app, account, plan=plan.name, status=status)
-        entitled = get_entitlements(deps, account).entitlements
-        for feature in features:
-            check = check_plan(deps, account, FeatureRequirement(feature)).decision
-            assert check.allowed == (feature in entitled.features), (plan.name, feature)
-        for required in catalog.plans:
-            check = check_plan(deps, account, PlanRequirement(required.name)).decision
-            rank = entitled.plan.rank if entitled.plan else -1
-            assert check.allowed == (rank >= required.rank), (plan.name, required.name)
-            assert check.plan == (entitled.plan.name if entitled.plan else None)
-        assert entitled.state_version == version_in_database(app, account)
-
-
-def test_get_entitlements_carries_the_plan_limits(deps: Dependencies, app: Application) -> None:
-    (account,) = accounts(1)
-    record(app, account, plan="pro")
-    entitled = get_entitlements(deps, account).entitlements
-    assert entitled.plan is not None
-    assert dict(entitled.plan.limits) == {"projects": 100, "seats": 10}
 
 
 class _CountingReader(StandingReader):

@@ -1,4 +1,5 @@
-"""Reconciliation finds what differs from Stripe and repairs it; one replica at a time."""
+"""Scheduled reconciliation runs on one replica at a time (PostgreSQL's advisory
+locks); what it finds and repairs is tested in tests/unit/test_reconciliation.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ from sqlalchemy import text
 
 from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import PlanRequirement
-from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.entrypoints.maintenance import ADVISORY_LOCK_KEY, Maintenance
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
-from billing_server.service_layer.reconciliation import reconcile
 from billing_server.telemetry_port import NullTelemetry
 from tests import stripe_payloads as stripe
 from tests.conftest import TEST_DATABASE_ENV
 from tests.fakes import FakeStripeGateway
-from tests.integration.deliveries import deliver_and_apply
 
 pytestmark = pytest.mark.integration
 
@@ -37,52 +35,6 @@ def stripe_only(fake: FakeStripeGateway, account_id: str, **changes: object) -> 
     obj.update(changes)
     fake.subscriptions[obj["id"]] = stripe.snapshot(obj)
     return str(obj["id"])
-
-
-def only(fake: FakeStripeGateway, *keep: str) -> None:
-    for sub_id in list(fake.subscriptions):
-        if sub_id not in keep:
-            del fake.subscriptions[sub_id]
-
-
-def test_missing_and_different_subscriptions_are_found_and_fixed(
-    deps: Dependencies, fake_stripe: FakeStripeGateway, account_id: str
-) -> None:
-    missing = stripe_only(fake_stripe, account_id)
-    other = f"{account_id}_b"
-    known = stripe_only(fake_stripe, other)
-    obj = stripe.subscription(known, f"cus_{known[4:]}", period_start=T0, account_id=other)
-    deliver_and_apply(deps, stripe.event("customer.subscription.created", obj, T0))
-    # Stripe moved on without telling us (a lost webhook).
-    fake_stripe.subscriptions[known] = dataclasses.replace(
-        fake_stripe.subscriptions[known], status=SubscriptionStatus.PAST_DUE
-    )
-    only(fake_stripe, missing, known)
-
-    found = reconcile(deps, fix=False)
-    assert (found.checked, found.count("missing"), found.count("different")) == (2, 1, 1)
-    # Not fixed yet.
-    assert not check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-
-    fixed = reconcile(deps, fix=True)
-    assert fixed.fixed == 2
-    assert check_plan(deps, account_id, PlanRequirement("pro")).decision.allowed
-    assert (
-        check_plan(deps, other, PlanRequirement("pro")).decision.status
-        is SubscriptionStatus.PAST_DUE
-    )
-    assert reconcile(deps, fix=False).drift == []
-
-
-def test_subscriptions_of_strangers_are_counted_not_adopted(
-    deps: Dependencies, fake_stripe: FakeStripeGateway
-) -> None:
-    suffix = uuid.uuid4().hex[:10]
-    obj = stripe.subscription(f"sub_{suffix}", f"cus_{suffix}", period_start=T0)  # no account
-    fake_stripe.subscriptions[obj["id"]] = stripe.snapshot(obj)
-    only(fake_stripe, str(obj["id"]))
-    report = reconcile(deps, fix=True)
-    assert (report.foreign, report.fixed, report.drift) == (1, 0, [])
 
 
 class Recorded(NullTelemetry):

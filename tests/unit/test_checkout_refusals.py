@@ -51,6 +51,47 @@ def test_checkout_refuses_before_touching_anything(
     assert (database.commits, stripe.calls) == (0, [])
 
 
+@pytest.mark.parametrize(
+    ("account", "plan", "email", "field"),
+    [
+        ("", "pro", None, "account_id"),
+        ("x" * 129, "pro", None, "account_id"),
+        ("has space", "pro", None, "account_id"),
+        ("acct_ok", "", None, "plan"),
+        ("acct_ok", "p" * 65, None, "plan"),
+        ("acct_ok", "pro", "not-an-email", "customer_email"),
+        ("acct_ok", "pro", "a@" + "b" * 300, "customer_email"),
+        ("acct_ok", "pro", "jane\x00@example.com", "customer_email"),
+        ("acct_ok", "pro", "jane@exa\x07mple.com", "customer_email"),
+        ("acct_ok", "pro", "a@b", "customer_email"),
+        ("acct_ok", "pro", "<script>@x.com", "customer_email"),
+        ("acct_ok", "pro", "jane@@example.com", "customer_email"),
+        ("acct_ok", "pro", "jane@ex@ample.com", "customer_email"),
+        ("acct_ok", "pro", "jane doe@example.com", "customer_email"),
+    ],
+)
+def test_bad_input_is_an_invalid_argument_naming_the_field(
+    deps: Dependencies,
+    database: FakeDatabase,
+    stripe: FakeStripeGateway,
+    account: str,
+    plan: str,
+    email: str | None,
+    field: str,
+) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        checkout.create_checkout(
+            deps,
+            account_id=account,
+            plan_name=plan,
+            customer_email=email,
+            idempotency_key=None,
+            actor="test",
+        )
+    assert error.value.field == field
+    assert (database.commits, stripe.calls) == (0, [])
+
+
 def _session(**changes: object) -> CheckoutSession:
     base = CheckoutSession(
         id="cs_test_1",

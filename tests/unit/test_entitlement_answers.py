@@ -1,0 +1,76 @@
+"""GetEntitlements and CheckPlan answer alike for every plan and status
+(service_layer/entitlement_checks.py), from what is recorded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from billing_server.adapters.subscription_repository import RecordedSubscription
+from billing_server.domain.entitlements import FeatureRequirement, PlanRequirement
+from billing_server.domain.payments import PaymentHistory
+from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
+from billing_server.service_layer.dependencies import Dependencies
+from billing_server.service_layer.entitlement_checks import check_plan, get_entitlements
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime.now(UTC)
+
+
+def record(deps: Dependencies, account_id: str, plan: str, status: SubscriptionStatus) -> None:
+    created = NOW - timedelta(days=3)
+    subscription = Subscription(
+        id=f"sub_{account_id}",
+        account_id=account_id,
+        customer_id=f"cus_{account_id}",
+        plan=plan,
+        price_id="price_x",
+        item_id=f"si_{account_id}",
+        status=status,
+        current_period_start=created,
+        current_period_end=created + timedelta(days=30),
+        cancel_at_period_end=False,
+        canceled_at=None,
+        ended_at=None,
+        past_due_since=NOW - timedelta(days=2) if status is SubscriptionStatus.PAST_DUE else None,
+        created=created,
+    )
+    with deps.uow(write=True) as uow:
+        uow.accounts.ensure([account_id], NOW)
+        uow.subscriptions.save([RecordedSubscription(subscription, NOW, NOW, PaymentHistory())])
+        uow.accounts.bump_state([account_id], NOW)
+        uow.commit()
+
+
+@pytest.mark.parametrize(
+    "status",
+    [SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE, SubscriptionStatus.CANCELED, None],
+)
+def test_get_entitlements_agrees_with_check_plan(
+    deps: Dependencies, status: SubscriptionStatus | None
+) -> None:
+    catalog = deps.catalog
+    features = sorted({f for plan in catalog.plans for f in plan.features})
+    for plan in catalog.plans:
+        account = f"acct_{plan.name}"
+        if status is not None:
+            record(deps, account, plan.name, status)
+        entitled = get_entitlements(deps, account).entitlements
+        for feature in features:
+            check = check_plan(deps, account, FeatureRequirement(feature)).decision
+            assert check.allowed == (feature in entitled.features), (plan.name, feature)
+        for required in catalog.plans:
+            check = check_plan(deps, account, PlanRequirement(required.name)).decision
+            rank = entitled.plan.rank if entitled.plan else -1
+            assert check.allowed == (rank >= required.rank), (plan.name, required.name)
+            assert check.plan == (entitled.plan.name if entitled.plan else None)
+        assert entitled.state_version == (0 if status is None else 1)
+
+
+def test_get_entitlements_carries_the_plan_limits(deps: Dependencies) -> None:
+    record(deps, "acct_1", "pro", SubscriptionStatus.ACTIVE)
+    entitled = get_entitlements(deps, "acct_1").entitlements
+    assert entitled.plan is not None
+    assert dict(entitled.plan.limits) == {"projects": 100, "seats": 10}
