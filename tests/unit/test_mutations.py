@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing_server.domain.errors import FailedPrecondition, InvalidArgument, Unavailable
+from billing_server.service_layer import checkout
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.mutations import Mutation, run_mutation
 from tests.unit.fake_unit_of_work import FakeDatabase
@@ -106,3 +107,32 @@ def test_a_replayed_refusal_is_audited_again_without_another_claim(
             run_mutation(deps, call(), refuse, same)
     # The replay reads the claim (a commit of nothing new) and audits.
     assert [e.outcome for e in database.audit] == ["FAILED_PRECONDITION"] * 2
+
+
+def test_a_checkout_commits_its_claim_its_customer_link_and_its_answer(
+    deps: Dependencies, database: FakeDatabase
+) -> None:
+    def checkout_for(account_id: str, key: str) -> bytes:
+        return run_mutation(
+            deps,
+            Mutation("CreateCheckout", "svc-a", account_id, key, fingerprint=account_id),
+            lambda done: checkout.create_checkout(
+                deps,
+                account_id=account_id,
+                plan_name="pro",
+                customer_email=None,
+                idempotency_key=key,
+                actor="svc-a",
+                done=done,
+            ),
+            lambda session: session.id.encode(),
+        )
+
+    checkout_for("acct_1", "key-1")
+    # The claim, the new customer's link (with the account), the session's
+    # audit entry with its answer; the checks before Stripe only read.
+    assert database.commits == 3
+    checkout_for("acct_1", "key-2")
+    # The customer is linked already: the claim and the answer.
+    assert database.commits == 3 + 2
+    assert [e.outcome for e in database.audit] == ["ok", "ok"]
