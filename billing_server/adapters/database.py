@@ -13,7 +13,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from billing_server.adapters.database_deadlines import ConnectionWatchdog, Reachability, guard
+from billing_server.adapters.database_deadlines import (
+    ConnectionWatchdog,
+    DeadlineBoundedPool,
+    Reachability,
+    guard,
+)
 from billing_server.adapters.report_queries import SqlReportQueries
 from billing_server.config import Settings
 from billing_server.domain.errors import Unavailable
@@ -138,6 +143,7 @@ def make_engine(
     engine = create_engine(
         parsed,
         pool_pre_ping=False,
+        poolclass=DeadlineBoundedPool,
         connect_args=connect_args | _bounded_waits(settings),
         **options,
     )

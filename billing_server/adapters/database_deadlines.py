@@ -11,9 +11,11 @@ also pinged on checkout under the same watch (SQLAlchemy's own pre-ping
 would run before anyone could watch it).
 
 A new connection cannot be watched before it exists: its connect timeout is
-what is left of the deadline, though libpq waits two seconds at least. And
-once the health probe has found the database unreachable, calls fail at
-once instead of waiting for it.
+what is left of the deadline, though libpq waits two seconds at least. A
+wait for a free connection of the pool ends before the deadline too: calls
+stuck in a partition hold every connection, and the calls behind them
+answer UNAVAILABLE in time. And once the health probe has found the
+database unreachable, calls fail at once instead of waiting for it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 import psycopg2
 from sqlalchemy import Engine, event, exc
+from sqlalchemy.pool import QueuePool
 
 from billing_server import deadlines
 from billing_server.domain.errors import Unavailable
@@ -37,6 +40,33 @@ log = logging.getLogger(__name__)
 
 _WATCH = "paymentsvc_watch"
 _FRESH = "paymentsvc_fresh"
+
+
+class DeadlineBoundedPool(QueuePool):
+    """A QueuePool whose wait for a free connection (PAYMENTSVC_DB_POOL_TIMEOUT)
+    ends, within a call, before the call's deadline does.
+
+    QueuePool reads `_timeout` each time it waits; here that is the
+    configured timeout, or less when the call being served has less left.
+    The deadline is the serving thread's own, so no call shortens another's.
+    """
+
+    @property
+    def _timeout(self) -> float:
+        left = deadlines.remaining()
+        if left is None:
+            return self._configured_timeout
+        return max(0.0, min(self._configured_timeout, left - deadlines.ANSWER_MARGIN_S))
+
+    @_timeout.setter
+    def _timeout(self, value: float) -> None:
+        self._configured_timeout = value
+
+    def recreate(self) -> QueuePool:
+        pool = super().recreate()
+        # super() passed the timeout as read in this call.
+        pool._timeout = self._configured_timeout
+        return pool
 
 
 class Reachability:

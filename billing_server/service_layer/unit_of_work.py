@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from billing_server.adapters.account_repository import (
@@ -112,6 +113,10 @@ class SqlAlchemyUnitOfWork(AbstractUnitOfWork):
             self.session.close()
         if isinstance(exc, DBAPIError) and _is_disconnect(exc):
             raise Unavailable("the billing database is unreachable; retry later") from exc
+        if isinstance(exc, PoolTimeout):
+            # Every connection is busy (with calls stuck in a partition, say)
+            # until this call's deadline or the pool's timeout.
+            raise Unavailable("no database connection was free in time; retry later") from exc
 
     def _commit(self) -> None:
         self.session.commit()
