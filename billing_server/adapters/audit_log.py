@@ -32,3 +32,15 @@ class SqlAlchemyAuditLog(AbstractAuditLog):
                 detail=json.dumps(entry.detail, sort_keys=True) if entry.detail else None,
             )
         )
+
+
+def audit_entry(row: AuditLogRow) -> AuditEntry:
+    return AuditEntry(
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        action=row.action,
+        account_id=row.account_id,
+        outcome=row.outcome,
+        idempotency_key=row.idempotency_key,
+        detail=json.loads(row.detail) if row.detail else {},
+    )

@@ -69,7 +69,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         row = self.session.execute(
             select(_EVENTS).where(_EVENTS.c.event_id == event_id)
         ).one_or_none()
-        return _stored(row) if row is not None else None
+        return stored_event(row) if row is not None else None
 
     def lock_subject(self, subject_id: str) -> bool:
         return bool(subscription_locks.try_lock(self.session, [subject_id]))
@@ -86,7 +86,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         )
         if self._postgres:
             query = query.with_for_update(skip_locked=True)
-        return [_stored(row) for row in self.session.execute(query)]
+        return [stored_event(row) for row in self.session.execute(query)]
 
     def claim_due(self, now: datetime, skip: Collection[str], limit: int) -> list[str]:
         query = (
@@ -121,7 +121,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             query = query.with_for_update()
         found: dict[str, list[StoredEvent]] = {s: [] for s in subject_ids}
         for row in self.session.execute(query):
-            found[str(row.subject_id)].append(_stored(row))
+            found[str(row.subject_id)].append(stored_event(row))
         return found
 
     def finish(
@@ -223,7 +223,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
             .order_by(_EVENTS.c.received_at, _EVENTS.c.event_id)
             .limit(limit)
         )
-        return [_stored(row) for row in self.session.execute(query)]
+        return [stored_event(row) for row in self.session.execute(query)]
 
     def backlog(self, now: datetime) -> Backlog:
         pending: dict[str, int] = dict.fromkeys(PENDING_EVENT_STATUSES, 0)
@@ -308,7 +308,7 @@ def _pending() -> ColumnElement[bool]:
     return _EVENTS.c.status.in_(PENDING_EVENT_STATUSES)
 
 
-def _stored(row: Row[Any]) -> StoredEvent:
+def stored_event(row: Row[Any]) -> StoredEvent:
     return StoredEvent(
         id=row.event_id,
         type=row.type,

@@ -84,7 +84,7 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
                 SubscriptionRow.stripe_subscription_id.in_(sorted(set(subscription_ids)))
             )
         )
-        return {str(row.stripe_subscription_id): _recorded(row) for row in rows}
+        return {str(row.stripe_subscription_id): recorded_subscription(row) for row in rows}
 
     def save(self, saved: Sequence[RecordedSubscription]) -> None:
         if not saved:
@@ -100,7 +100,7 @@ class SqlAlchemySubscriptionRepository(AbstractSubscriptionRepository):
         rows = self.session.execute(
             select(*_COLUMNS).where(SubscriptionRow.account_id == account_id)
         )
-        return current_subscription([_recorded(r).subscription for r in rows])
+        return current_subscription([recorded_subscription(r).subscription for r in rows])
 
 
 _COLUMNS = tuple(_SUBSCRIPTIONS.columns)
@@ -119,7 +119,7 @@ def _sqlite_upsert() -> Any:
     return statement.on_conflict_do_update(index_elements=["stripe_subscription_id"], set_=changing)
 
 
-def _recorded(row: Row[Any]) -> RecordedSubscription:
+def recorded_subscription(row: Row[Any]) -> RecordedSubscription:
     subscription = Subscription(
         id=row.stripe_subscription_id,
         account_id=row.account_id,

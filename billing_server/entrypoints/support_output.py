@@ -53,7 +53,7 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
     customers = [c if show_personal else mask_customer(c) for c in overview.customer_ids]
     lines = [f"Account {overview.account_id}"]
     if account is not None:
-        linked = account.stripe_customer_id
+        linked = account.customer_id
         shown = (linked if show_personal else mask_customer(linked)) if linked else "none"
         lines += [
             f"  Stripe customer   {shown}",
@@ -68,7 +68,7 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
     for sub in overview.subscriptions:
         period = f"{_when(sub.current_period_start)} -> {_when(sub.current_period_end)}"
         lines.append(
-            f"  {sub.stripe_subscription_id}  {sub.plan:<10} {sub.status:<18} {period}"
+            f"  {sub.id}  {sub.plan:<10} {sub.status:<18} {period}"
             f"  cancel at period end: {'yes' if sub.cancel_at_period_end else 'no'}"
             + (f"  cancels at: {_when(sub.cancel_at)}" if sub.cancel_at else "")
             + f"  ended: {_when(sub.ended_at)}"
@@ -82,7 +82,7 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
         result = event.outcome or event.reason or ""
         error = f"  error: {hide(event.last_error)}" if event.last_error else ""
         lines.append(
-            f"  {_when(event.created_at)}  {event.event_id}  {event.type:<34} "
+            f"  {_when(event.created)}  {event.id}  {event.type:<34} "
             f"{event.status:<9} {result}{error}".rstrip()
         )
     if not overview.events:
@@ -90,7 +90,7 @@ def text(overview: AccountOverview, now: datetime, *, show_personal: bool = Fals
     lines += ["", "Audit trail (latest first):"]
     for entry in overview.audit:
         key = entry.idempotency_key if show_personal else ("[key]" if entry.idempotency_key else "")
-        detail = hide(json.dumps(json.loads(entry.detail))) if entry.detail else ""
+        detail = hide(json.dumps(entry.detail, sort_keys=True)) if entry.detail else ""
         lines.append(
             f"  {_when(entry.occurred_at)}  {entry.action:<20} {entry.outcome:<20} "
             f"by {entry.actor}  {key}  {detail}".rstrip()

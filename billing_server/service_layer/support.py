@@ -4,25 +4,52 @@ plan and feature, grace, its latest webhook events and its audit trail."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Protocol
 
-from billing_server.adapters.orm import AccountRow, AuditLogRow, StripeEventRow, SubscriptionRow
-from billing_server.adapters.support_queries import SqlSupportQueries
+from billing_server.domain.accounts import Account
+from billing_server.domain.audit import AuditEntry
 from billing_server.domain.entitlements import Decision, FeatureRequirement, PlanRequirement
+from billing_server.domain.stored_events import StoredEvent
+from billing_server.domain.subscriptions import Subscription
 from billing_server.service_layer import validation
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
 
 
+class SupportQueries(Protocol):
+    def account(self, account_id: str) -> Account | None: ...
+
+    def subscriptions(self, account_id: str) -> list[Subscription]:
+        """Oldest first."""
+        ...
+
+    def events(
+        self,
+        account_id: str,
+        customer_ids: Collection[str],
+        subscription_ids: Collection[str],
+        limit: int,
+    ) -> list[StoredEvent]:
+        """The latest first: by the customers, the subscriptions, or the
+        checkout that named the account."""
+        ...
+
+    def audit(self, account_id: str, limit: int) -> list[AuditEntry]:
+        """The latest first."""
+        ...
+
+
 @dataclass(frozen=True)
 class AccountOverview:
     account_id: str
-    account: AccountRow | None
-    subscriptions: list[SubscriptionRow]
+    account: Account | None
+    subscriptions: list[Subscription]
     # ("plan" or "feature", name, CheckPlan's answer), plans by rank, then features.
     answers: list[tuple[str, str, Decision]]
-    events: list[StripeEventRow]
-    audit: list[AuditLogRow]
+    events: list[StoredEvent]
+    audit: list[AuditEntry]
 
     @property
     def known(self) -> bool:
@@ -30,19 +57,19 @@ class AccountOverview:
 
     @property
     def customer_ids(self) -> list[str]:
-        linked = [self.account.stripe_customer_id] if self.account else []
-        seen = [*linked, *(s.stripe_customer_id for s in self.subscriptions)]
+        linked = [self.account.customer_id] if self.account else []
+        seen = [*linked, *(s.customer_id for s in self.subscriptions)]
         return list(dict.fromkeys(c for c in seen if c))
 
 
 def account_overview(
-    deps: Dependencies, queries: SqlSupportQueries, account_id: str, limit: int = 20
+    deps: Dependencies, queries: SupportQueries, account_id: str, limit: int = 20
 ) -> AccountOverview:
     validation.account_id(account_id)
     account = queries.account(account_id)
     subscriptions = queries.subscriptions(account_id)
-    customers = [account.stripe_customer_id] if account and account.stripe_customer_id else []
-    customers += [s.stripe_customer_id for s in subscriptions]
+    customers = [account.customer_id] if account and account.customer_id else []
+    customers += [s.customer_id for s in subscriptions]
     features = sorted({f for plan in deps.catalog.plans for f in plan.features})
     answers = [
         ("plan", plan.name, check_plan(deps, account_id, PlanRequirement(plan.name)).decision)
@@ -56,8 +83,6 @@ def account_overview(
         account=account,
         subscriptions=subscriptions,
         answers=answers,
-        events=queries.events(
-            account_id, customers, [s.stripe_subscription_id for s in subscriptions], limit
-        ),
+        events=queries.events(account_id, customers, [s.id for s in subscriptions], limit),
         audit=queries.audit(account_id, limit),
     )
