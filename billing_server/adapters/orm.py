@@ -23,6 +23,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from billing_server.domain.stored_events import PENDING_STATUSES
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every database.
@@ -136,7 +138,7 @@ class AuditLogRow(Base):
 
 # Events the applier still has to take: never tried, failed, or waiting for
 # their account. Partial indexes keep the applier's queries on these few.
-PENDING_EVENT_STATUSES = ("received", "failed", "deferred")
+PENDING_EVENT_STATUSES = PENDING_STATUSES
 _PENDING = text("status IN ('received', 'failed', 'deferred')")
 
 

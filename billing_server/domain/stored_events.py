@@ -8,6 +8,8 @@ from typing import Literal
 
 EventStatus = Literal["received", "processed", "failed", "deferred", "rejected"]
 STATUSES: tuple[EventStatus, ...] = ("received", "processed", "failed", "deferred", "rejected")
+# Still to be applied: never tried, failed, or waiting for their account.
+PENDING_STATUSES: tuple[EventStatus, ...] = ("received", "failed", "deferred")
 # Deferred this long, an event shows in the backlog's overdue count.
 OVERDUE_AFTER = timedelta(days=1)
 

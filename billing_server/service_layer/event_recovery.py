@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from datetime import datetime
 from billing_server.adapters import stripe_events
 from billing_server.domain.errors import InvalidArgument
 from billing_server.domain.events import HANDLED_TYPES
-from billing_server.domain.stored_events import Backlog, EventStatus, StoredEvent
+from billing_server.domain.stored_events import PENDING_STATUSES, Backlog, EventStatus, StoredEvent
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.ingest import store_events
 from billing_server.service_layer.webhooks import apply_all_due
@@ -94,23 +95,29 @@ def apply_in_process(
     """Applies what is due here and now (a command's own applier), and reports
     where `event_ids` stand afterwards. A running server's applier may have
     taken some of them: their outcome is waited for, up to `wait_s`."""
+    # Due now (stored, or made due, before this call): an event still due as
+    # of this moment has not been tried since, here or by a server. A tried
+    # one is finished, or due again only after a backoff.
+    as_of = deps.clock()
     give_up_at = clock() + wait_s
     while True:
         apply_all_due(deps, limit)
-        statuses = _statuses(deps, event_ids)
-        if statuses.get("received", 0) == 0 or clock() >= give_up_at:
-            return ApplyReport(statuses)
+        events = _stored_events(deps, event_ids)
+        untried = [e for e in events if _due_by(e, as_of)]
+        if not untried or clock() >= give_up_at:
+            return ApplyReport(dict(Counter(e.status for e in events)))
         sleep(0.2)
 
 
-def _statuses(deps: Dependencies, event_ids: Collection[str]) -> dict[str, int]:
-    statuses: dict[str, int] = {}
+def _due_by(event: StoredEvent, moment: datetime) -> bool:
+    return event.status in PENDING_STATUSES and (
+        event.next_attempt_at is None or event.next_attempt_at <= moment
+    )
+
+
+def _stored_events(deps: Dependencies, event_ids: Collection[str]) -> list[StoredEvent]:
     with deps.uow() as uow:
-        for event_id in event_ids:
-            stored = uow.events.get(event_id)
-            if stored is not None:
-                statuses[stored.status] = statuses.get(stored.status, 0) + 1
-    return statuses
+        return [e for event_id in event_ids if (e := uow.events.get(event_id)) is not None]
 
 
 def list_events(deps: Dependencies, statuses: Collection[str], limit: int) -> list[StoredEvent]:
