@@ -24,8 +24,9 @@ from billing_server.service_layer.event_recovery import (
 from billing_server.service_layer.ingest import IngestOutcome
 from billing_server.service_layer.webhooks import apply_all_due
 from tests import stripe_payloads as stripe
+from tests.deliveries import deliver, deliver_and_apply
 from tests.fakes import FakeStripeGateway
-from tests.integration.deliveries import deliver, deliver_and_apply, stored
+from tests.integration.deliveries import stored
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,10 @@ from billing_server.service_layer.entitlement_checks import check_plan
 from billing_server.service_layer.ingest import IngestOutcome
 from billing_server.service_layer.webhooks import apply_all_due
 from tests import stripe_payloads as payloads
+from tests.deliveries import deliver, deliver_and_apply
 from tests.fakes import FakeStripeGateway
 from tests.unit.fake_unit_of_work import FakeDatabase
-from tests.unit.webhook_deliveries import deliver, deliver_and_apply, stored
+from tests.unit.webhook_deliveries import stored
 
 pytestmark = pytest.mark.unit
 

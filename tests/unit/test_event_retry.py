@@ -12,8 +12,9 @@ from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.event_recovery import apply_in_process, retry_events
 from billing_server.service_layer.webhooks import apply_all_due
 from tests import stripe_payloads as payloads
+from tests.deliveries import deliver
 from tests.unit.fake_unit_of_work import FakeDatabase
-from tests.unit.webhook_deliveries import deliver, stored
+from tests.unit.webhook_deliveries import stored
 
 
 def failed_event(deps: Dependencies, database: FakeDatabase) -> bytes:

@@ -16,8 +16,8 @@ from billing_server.service_layer import checkout, lifecycle, portal, queries
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
 from tests import stripe_payloads as payloads
+from tests.deliveries import deliver_and_apply
 from tests.fakes import FakeStripeGateway
-from tests.unit.webhook_deliveries import deliver_and_apply
 
 pytestmark = pytest.mark.unit
 
