@@ -15,7 +15,8 @@ from types import TracebackType
 from sqlalchemy import Engine, func, select
 
 from bench._database import engine
-from billing_server.adapters.orm import PENDING_EVENT_STATUSES, StripeEventRow, SubscriptionRow
+from billing_server.adapters.orm import StripeEventRow, SubscriptionRow
+from billing_server.domain.stored_events import PENDING_STATUSES
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def subscriptions_of(url: str, id_prefix: str) -> dict[str, RecordedSubscription
 
 
 def pending_count(db: Engine) -> int:
-    query = select(func.count()).where(StripeEventRow.status.in_(PENDING_EVENT_STATUSES))
+    query = select(func.count()).where(StripeEventRow.status.in_(PENDING_STATUSES))
     with db.connect() as connection:
         return int(connection.scalar(query) or 0)
 

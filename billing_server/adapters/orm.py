@@ -23,8 +23,6 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from billing_server.domain.stored_events import PENDING_STATUSES
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every database.
@@ -136,9 +134,8 @@ class AuditLogRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
-# Events the applier still has to take: never tried, failed, or waiting for
-# their account. Partial indexes keep the applier's queries on these few.
-PENDING_EVENT_STATUSES = PENDING_STATUSES
+# Partial indexes keep the applier's queries on the pending events, few
+# among all (domain/stored_events.py's PENDING_STATUSES, spelled in SQL).
 _PENDING = text("status IN ('received', 'failed', 'deferred')")
 
 

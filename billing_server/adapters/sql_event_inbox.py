@@ -21,10 +21,16 @@ from sqlalchemy.orm import Session
 
 from billing_server.adapters import subscription_locks
 from billing_server.adapters.event_inbox import EVENTS_CHANNEL, MAX_ERROR_LENGTH, AbstractEventInbox
-from billing_server.adapters.orm import PENDING_EVENT_STATUSES, StripeEventRow
+from billing_server.adapters.orm import StripeEventRow
 from billing_server.adapters.unnest_insert import column_arrays, unnest_insert
 from billing_server.domain.events import InboundEvent
-from billing_server.domain.stored_events import OVERDUE_AFTER, Backlog, EventStatus, StoredEvent
+from billing_server.domain.stored_events import (
+    OVERDUE_AFTER,
+    PENDING_STATUSES,
+    Backlog,
+    EventStatus,
+    StoredEvent,
+)
 
 # Bulk writes go to the table itself: the ORM's bulk path costs more per row.
 _EVENTS = cast(Table, StripeEventRow.__table__)
@@ -226,7 +232,7 @@ class SqlAlchemyEventInbox(AbstractEventInbox):
         return [stored_event(row) for row in self.session.execute(query)]
 
     def backlog(self, now: datetime) -> Backlog:
-        pending: dict[str, int] = dict.fromkeys(PENDING_EVENT_STATUSES, 0)
+        pending: dict[str, int] = dict.fromkeys(PENDING_STATUSES, 0)
         oldest: datetime | None = None
         grouped = (
             select(_EVENTS.c.status, func.count(), func.min(_EVENTS.c.received_at))
@@ -305,7 +311,7 @@ def _new_row(event: InboundEvent, traceparent: str | None, now: datetime) -> dic
 
 def _pending() -> ColumnElement[bool]:
     # Spelled as the partial indexes' predicate, so that they are used.
-    return _EVENTS.c.status.in_(PENDING_EVENT_STATUSES)
+    return _EVENTS.c.status.in_(PENDING_STATUSES)
 
 
 def stored_event(row: Row[Any]) -> StoredEvent:

@@ -14,7 +14,7 @@ from typing import Any
 
 from billing_server.bootstrap import bootstrap
 from billing_server.config import Settings
-from billing_server.domain.stored_events import STATUSES, EventStatus, StoredEvent
+from billing_server.domain.stored_events import PENDING_STATUSES, STATUSES, EventStatus, StoredEvent
 from billing_server.service_layer.event_recovery import (
     ApplyReport,
     apply_in_process,
@@ -36,7 +36,7 @@ def add_commands(commands: Any, duration: Duration) -> None:
     listing.add_argument(
         "--status",
         type=_statuses,
-        default=("received", "failed", "deferred"),
+        default=PENDING_STATUSES,
         help=f"comma-separated, of {', '.join(STATUSES)} (default: the pending ones)",
     )
     listing.add_argument("--limit", type=int, default=50, help="at most this many, oldest first")

@@ -13,9 +13,14 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from billing_server.adapters.event_inbox import MAX_ERROR_LENGTH, AbstractEventInbox
-from billing_server.adapters.orm import PENDING_EVENT_STATUSES
 from billing_server.domain.events import InboundEvent
-from billing_server.domain.stored_events import OVERDUE_AFTER, Backlog, EventStatus, StoredEvent
+from billing_server.domain.stored_events import (
+    OVERDUE_AFTER,
+    PENDING_STATUSES,
+    Backlog,
+    EventStatus,
+    StoredEvent,
+)
 from tests.unit.fake_tables import utc
 
 _FINISHED = ("processed", "rejected")
@@ -162,7 +167,7 @@ class FakeEventInbox(AbstractEventInbox):
         return sorted(rows, key=lambda r: (r.received_at, r.id))[:limit]
 
     def backlog(self, now: datetime) -> Backlog:
-        pending: dict[str, int] = dict.fromkeys(PENDING_EVENT_STATUSES, 0)
+        pending: dict[str, int] = dict.fromkeys(PENDING_STATUSES, 0)
         waiting = [r for r in self.rows.values() if _pending(r)]
         for row in waiting:
             pending[row.status] += 1
@@ -195,7 +200,7 @@ class FakeEventInbox(AbstractEventInbox):
 
 
 def _pending(row: StoredEvent) -> bool:
-    return row.status in PENDING_EVENT_STATUSES
+    return row.status in PENDING_STATUSES
 
 
 def _due(row: StoredEvent, now: datetime) -> bool:
