@@ -15,15 +15,15 @@ import pytest
 from billing_server.adapters.entitlement_view import EntitlementView
 from billing_server.adapters.standing_reader import StandingReader
 from billing_server.adapters.standing_table import Encoded, decode
-from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.adapters.view_keeper import ViewKeeper
 from billing_server.bootstrap import Application
 from billing_server.domain.entitlements import PlanRequirement
 from billing_server.domain.errors import FailedPrecondition, Unavailable
-from billing_server.domain.payments import PaymentHistory
-from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
+from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer.entitlement_checks import Source, check_plan
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork
+from tests.subscriptions import a_subscription
+from tests.subscriptions import record as record_subscription
 
 pytestmark = pytest.mark.integration
 
@@ -42,28 +42,17 @@ def record(
     committed through the application (so that its view hears of it). The
     newest subscription is the one that counts, other things equal."""
     created = created or datetime.now(UTC) - timedelta(days=3)
-    subscription = Subscription(
-        id=f"sub_{uuid.uuid4().hex[:12]}",
-        account_id=account_id,
-        customer_id=f"cus_{account_id}",
-        plan=plan,
-        price_id="price_x",
+    past_due = status is SubscriptionStatus.PAST_DUE
+    subscription = a_subscription(
+        account_id,
+        subscription_id=f"sub_{uuid.uuid4().hex[:12]}",
         item_id=f"si_{uuid.uuid4().hex[:12]}",
-        status=status,
-        current_period_start=created,
-        current_period_end=created + timedelta(days=30),
-        cancel_at_period_end=False,
-        canceled_at=None,
-        ended_at=None,
-        past_due_since=NOW - timedelta(days=2) if status is SubscriptionStatus.PAST_DUE else None,
         created=created,
+        plan=plan,
+        status=status,
+        past_due_since=NOW - timedelta(days=2) if past_due else None,
     )
-    clock = app.deps.clock()
-    with app.deps.uow(write=True) as uow:
-        uow.accounts.ensure([account_id], clock)
-        uow.subscriptions.save([RecordedSubscription(subscription, clock, clock, PaymentHistory())])
-        uow.accounts.bump_state([account_id], clock)
-        uow.commit()
+    record_subscription(app.deps.uow, subscription, app.deps.clock())
 
 
 def version_in_database(app: Application, account_id: str) -> int:

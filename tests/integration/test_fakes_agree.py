@@ -21,6 +21,7 @@ from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
 from billing_server.service_layer.unit_of_work import AbstractUnitOfWork, SqlAlchemyUnitOfWork
 from tests import stripe_payloads as payloads
 from tests.conftest import fresh_database
+from tests.subscriptions import a_subscription
 from tests.unit.fake_unit_of_work import FakeDatabase
 
 pytestmark = pytest.mark.integration
@@ -48,21 +49,14 @@ def event(kind: str, obj: dict[str, object], created: datetime) -> InboundEvent:
 
 
 def subscription(sub_id: str, status: SubscriptionStatus, created: datetime) -> Subscription:
-    return Subscription(
-        id=sub_id,
-        account_id="acct_1",
-        customer_id="cus_1",
-        plan="pro",
-        price_id="price_1",
+    past_due = status is SubscriptionStatus.PAST_DUE
+    return a_subscription(
+        "acct_1",
+        subscription_id=sub_id,
         item_id="si_1",
-        status=status,
-        current_period_start=created,
-        current_period_end=created + timedelta(days=30),
-        cancel_at_period_end=False,
-        canceled_at=None,
-        ended_at=None,
-        past_due_since=created if status is SubscriptionStatus.PAST_DUE else None,
         created=created,
+        status=status,
+        past_due_since=created if past_due else None,
     )
 
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing_server.adapters.subscription_repository import RecordedSubscription
 from billing_server.domain.entitlements import FeatureRequirement, PlanRequirement
-from billing_server.domain.payments import PaymentHistory
-from billing_server.domain.subscriptions import Subscription, SubscriptionStatus
+from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan, get_entitlements
+from tests.subscriptions import a_subscription
+from tests.subscriptions import record as record_subscription
 
 pytestmark = pytest.mark.unit
 
@@ -20,28 +20,17 @@ NOW = datetime.now(UTC)
 
 
 def record(deps: Dependencies, account_id: str, plan: str, status: SubscriptionStatus) -> None:
-    created = NOW - timedelta(days=3)
-    subscription = Subscription(
-        id=f"sub_{account_id}",
-        account_id=account_id,
-        customer_id=f"cus_{account_id}",
-        plan=plan,
-        price_id="price_x",
+    past_due = status is SubscriptionStatus.PAST_DUE
+    subscription = a_subscription(
+        account_id,
+        subscription_id=f"sub_{account_id}",
         item_id=f"si_{account_id}",
+        created=NOW - timedelta(days=3),
+        plan=plan,
         status=status,
-        current_period_start=created,
-        current_period_end=created + timedelta(days=30),
-        cancel_at_period_end=False,
-        canceled_at=None,
-        ended_at=None,
-        past_due_since=NOW - timedelta(days=2) if status is SubscriptionStatus.PAST_DUE else None,
-        created=created,
+        past_due_since=NOW - timedelta(days=2) if past_due else None,
     )
-    with deps.uow(write=True) as uow:
-        uow.accounts.ensure([account_id], NOW)
-        uow.subscriptions.save([RecordedSubscription(subscription, NOW, NOW, PaymentHistory())])
-        uow.accounts.bump_state([account_id], NOW)
-        uow.commit()
+    record_subscription(deps.uow, subscription, NOW)
 
 
 @pytest.mark.parametrize(
