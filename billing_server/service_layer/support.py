@@ -57,9 +57,14 @@ class AccountOverview:
 
     @property
     def customer_ids(self) -> list[str]:
-        linked = [self.account.customer_id] if self.account else []
-        seen = [*linked, *(s.customer_id for s in self.subscriptions)]
-        return list(dict.fromkeys(c for c in seen if c))
+        return _customer_ids(self.account, self.subscriptions)
+
+
+def _customer_ids(account: Account | None, subscriptions: list[Subscription]) -> list[str]:
+    """The linked customer first, then any other its subscriptions name."""
+    linked = [account.customer_id] if account else []
+    seen = [*linked, *(s.customer_id for s in subscriptions)]
+    return list(dict.fromkeys(c for c in seen if c))
 
 
 def account_overview(
@@ -68,8 +73,7 @@ def account_overview(
     validation.account_id(account_id)
     account = queries.account(account_id)
     subscriptions = queries.subscriptions(account_id)
-    customers = [account.customer_id] if account and account.customer_id else []
-    customers += [s.customer_id for s in subscriptions]
+    customers = _customer_ids(account, subscriptions)
     features = sorted({f for plan in deps.catalog.plans for f in plan.features})
     answers = [
         ("plan", plan.name, check_plan(deps, account_id, PlanRequirement(plan.name)).decision)
