@@ -12,22 +12,10 @@ from billing_server.domain.subscriptions import SubscriptionStatus
 from billing_server.service_layer import checkout, lifecycle
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
+from tests.checkouts import subscribe
 from tests.fakes import FakeStripeGateway
 
 pytestmark = pytest.mark.integration
-
-
-def subscribe(deps: Dependencies, stripe: FakeStripeGateway, account_id: str, plan: str) -> None:
-    session = checkout.create_checkout(
-        deps,
-        account_id=account_id,
-        plan_name=plan,
-        customer_email=None,
-        idempotency_key=None,
-        actor="test",
-    )
-    stripe.complete(session.id)
-    checkout.confirm_checkout(deps, session_id=session.id, account_id=account_id, actor="test")
 
 
 def test_confirmed_checkout_entitles_the_account_at_once(

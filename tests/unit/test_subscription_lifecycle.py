@@ -16,6 +16,7 @@ from billing_server.service_layer import checkout, lifecycle, portal, queries
 from billing_server.service_layer.dependencies import Dependencies
 from billing_server.service_layer.entitlement_checks import check_plan
 from tests import stripe_payloads as payloads
+from tests.checkouts import subscribe
 from tests.deliveries import deliver_and_apply
 from tests.fakes import FakeStripeGateway
 
@@ -34,12 +35,6 @@ def start_checkout(deps: Dependencies, plan: str = "pro", email: str | None = No
         actor="test",
     )
     return session.id
-
-
-def subscribe(deps: Dependencies, stripe: FakeStripeGateway, plan: str = "pro") -> None:
-    session_id = start_checkout(deps, plan)
-    stripe.complete(session_id)
-    checkout.confirm_checkout(deps, session_id=session_id, account_id=ACCOUNT, actor="test")
 
 
 def cancel(deps: Dependencies, timing: lifecycle.CancellationTiming) -> AccountState:
@@ -72,7 +67,7 @@ def test_a_valid_email_reaches_stripe(
 def test_a_second_checkout_is_refused_while_a_subscription_lives(
     deps: Dependencies, stripe: FakeStripeGateway
 ) -> None:
-    subscribe(deps, stripe)
+    subscribe(deps, stripe, ACCOUNT)
     with pytest.raises(FailedPrecondition) as error:
         start_checkout(deps, "enterprise")
     assert error.value.reason == "SUBSCRIPTION_EXISTS"
@@ -92,7 +87,7 @@ def test_confirming_twice_changes_the_state_once(
 def test_plan_changes_are_seen_by_the_next_check(
     deps: Dependencies, stripe: FakeStripeGateway
 ) -> None:
-    subscribe(deps, stripe)
+    subscribe(deps, stripe, ACCOUNT)
     assert not check_plan(deps, ACCOUNT, FeatureRequirement("sso")).decision.allowed
     state = change_plan(deps, "enterprise")
     assert state.subscription is not None
@@ -103,7 +98,7 @@ def test_plan_changes_are_seen_by_the_next_check(
 def test_changing_to_the_current_plan_asks_nothing_of_stripe(
     deps: Dependencies, stripe: FakeStripeGateway
 ) -> None:
-    subscribe(deps, stripe)
+    subscribe(deps, stripe, ACCOUNT)
     change_plan(deps, "pro")
     assert "change_price" not in stripe.calls
 
@@ -111,7 +106,7 @@ def test_changing_to_the_current_plan_asks_nothing_of_stripe(
 def test_cancel_at_period_end_keeps_access_and_cancel_now_ends_it(
     deps: Dependencies, stripe: FakeStripeGateway
 ) -> None:
-    subscribe(deps, stripe)
+    subscribe(deps, stripe, ACCOUNT)
     scheduled = cancel(deps, lifecycle.CancellationTiming.AT_PERIOD_END)
     assert scheduled.subscription is not None
     assert scheduled.subscription.cancel_at_period_end
@@ -161,6 +156,6 @@ def test_portal_needs_a_customer(deps: Dependencies, stripe: FakeStripeGateway) 
     with pytest.raises(FailedPrecondition) as error:
         portal.create_portal_session(deps, account_id=ACCOUNT, actor="test")
     assert error.value.reason == "NO_CUSTOMER"
-    subscribe(deps, stripe)
+    subscribe(deps, stripe, ACCOUNT)
     url = portal.create_portal_session(deps, account_id=ACCOUNT, actor="test")
     assert url.startswith("https://")
