@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import stripe
+from sqlalchemy import Engine
 
 from billing_server.adapters import migrations
 from billing_server.adapters.catalog_file import load_catalog
@@ -103,33 +105,34 @@ def plans(settings: Settings) -> Catalog:
 def migrate_schema(settings: Settings, revision: str) -> tuple[set[str], set[str]]:
     """Moves the schema to `revision` ("head": the newest), either way; the
     revisions before and after. MigrationRefused if Alembic will not."""
-    engine = make_engine(settings.database_url, settings)
-    try:
+    with _schema_engine(settings) as engine:
         before = migrations.current_revisions(engine)
         if revision == "head":
             migrations.upgrade(engine)
         else:
             migrations.migrate_to(engine, revision)
         return before, migrations.current_revisions(engine)
-    finally:
-        engine.dispose()
 
 
 def schema_revisions(settings: Settings) -> tuple[set[str], set[str]]:
     """The database's schema revisions, and this release's heads."""
-    engine = make_engine(settings.database_url, settings)
-    try:
+    with _schema_engine(settings) as engine:
         return migrations.current_revisions(engine), migrations.head_revisions(engine)
-    finally:
-        engine.dispose()
 
 
 def schema_revisions_at_head(settings: Settings) -> set[str]:
     """The database's schema revisions; raises unless they are the head."""
-    engine = make_engine(settings.database_url, settings)
-    try:
+    with _schema_engine(settings) as engine:
         migrations.ensure_at_head(engine)
         return set(migrations.current_revisions(engine))
+
+
+@contextlib.contextmanager
+def _schema_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine of its own for a schema command, disposed after it."""
+    engine = make_engine(settings.database_url, settings)
+    try:
+        yield engine
     finally:
         engine.dispose()
 
@@ -202,7 +205,7 @@ def bootstrap(
     require_schema_at_head: bool = True,
     telemetry: Telemetry | None = None,
 ) -> Application:
-    catalog = load_catalog(settings.plans_file)
+    catalog = plans(settings)
     database = connect(settings)
     if require_schema_at_head:
         migrations.ensure_at_head(database.engine)
